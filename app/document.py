@@ -1,0 +1,182 @@
+"""The open image and its current mask, and the rule that every completed change is saved at once.
+
+Saving on every change (not on Ctrl+S) means a crash loses at most the edit in progress; the store
+writes masks atomically, so the saved state is always a complete mask. A failed save is kept as
+``dirty`` and retried by Ctrl+S or the next change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from core.io.study import Study, WindowPreset
+from core.models.artifact import ModelInfo
+from core.store import AnnotationStore, MaskRevision, StoreError
+
+from .undo_commands import MaskEditCommand
+
+STORE_SOURCE = {"model": "model", "prompt": "prompt", "edit": "edit", "undo": "edit", "redo": "edit"}
+
+
+@dataclass
+class MaskOrigin:
+    """Where the shown mask came from, for the overlay panel and exports."""
+
+    source: str  # "model", "prompt", "edit" (latest store source) or "" (no mask)
+    model: ModelInfo | None  # the model behind it (for edits: the model of the edited mask)
+    from_store: bool = False
+
+
+class ImageDocument(QObject):
+    mask_changed = Signal()
+    save_failed = Signal(str)
+    saved = Signal()
+
+    def __init__(self, store: AnnotationStore | None, reader: str, parent=None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.reader = reader
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(100)
+        self.key: str | None = None
+        self.path: Path | None = None
+        self.study: Study | None = None
+        self.gray: np.ndarray | None = None
+        self.presets: list[WindowPreset] = []
+        self.mask: np.ndarray | None = None
+        self.origin = MaskOrigin("", None)
+        self.dirty = False
+
+    # -- image ----------------------------------------------------------------------------------
+    def load(self, key: str, study: Study, gray: np.ndarray, presets: list[WindowPreset]) -> None:
+        """Make ``study`` the open image; its stored mask (if any) becomes the current mask."""
+        self.undo_stack.clear()
+        self.key, self.path, self.study, self.gray, self.presets = key, study.path, study, gray, presets
+        self.mask = None
+        self.origin = MaskOrigin("", None)
+        self.dirty = False
+
+    def load_stored_mask(self) -> bool:
+        """Show the store's latest revision; False when the image has no mask yet."""
+        if self.store is None or self.key is None:
+            return False
+        revision = self.store.latest_revision(self.key)
+        if revision is None:
+            return False
+        mask = self.store.load_revision_mask(revision)
+        if mask.shape != (self.study.height, self.study.width):
+            return False
+        self.mask = mask
+        self.origin = MaskOrigin(revision.source, model_of_revision(revision), from_store=True)
+        self.mask_changed.emit()
+        return True
+
+    def close(self) -> None:
+        self.undo_stack.clear()
+        self.key = self.path = self.study = self.gray = self.mask = None
+        self.presets = []
+        self.origin = MaskOrigin("", None)
+
+    @property
+    def is_open(self) -> bool:
+        return self.study is not None
+
+    def mask_or_empty(self) -> np.ndarray | None:
+        """The mask edits start from: the current one, or an empty one if the model has not answered."""
+        if self.study is None:
+            return None
+        if self.mask is None:
+            return np.zeros((self.study.height, self.study.width), dtype=np.uint8)
+        return self.mask
+
+    # -- changes --------------------------------------------------------------------------------
+    def accept_model_mask(self, mask: np.ndarray, model: ModelInfo) -> bool:
+        """An automatic result: saved only if nobody has worked on the image (store rule).
+
+        Returns False (and keeps what is shown) when a person's mask or review already exists.
+        """
+        saved = True
+        if self.store is not None and self.key is not None:
+            try:
+                saved = self.store.save_model_mask_if_unreviewed(self.key, mask, model, self.reader)
+            except StoreError as error:
+                self.save_failed.emit(str(error))
+                self.dirty = True
+        if not saved and self.mask is not None:
+            return False
+        if not saved and self.load_stored_mask():
+            return False
+        self.mask = mask
+        self.origin = MaskOrigin("model", model)
+        self.mask_changed.emit()
+        return True
+
+    def edit(self, new_mask: np.ndarray, text: str, source: str = "edit", model: ModelInfo | None = None) -> bool:
+        """A completed edit or prompt result, as one undoable step; False if nothing changed."""
+        before = self.mask_or_empty()
+        if before is None or new_mask.shape != before.shape or np.array_equal(before, new_mask):
+            return False
+        if source == "prompt" and model is not None:
+            self.origin = MaskOrigin("prompt", model)
+        self.undo_stack.push(MaskEditCommand(self._current, self._apply, before, new_mask, text, source))
+        return True
+
+    def save_now(self) -> bool:
+        """Retry a failed save (Ctrl+S); True when everything shown is in the store."""
+        if not self.dirty or self.mask is None:
+            return True
+        return self._save(self.mask, self.origin.source or "edit")
+
+    def _current(self) -> np.ndarray:
+        return self.mask_or_empty()
+
+    def _apply(self, mask: np.ndarray, source: str) -> None:
+        self.mask = mask
+        store_source = STORE_SOURCE.get(source, "edit")
+        if store_source == "edit":
+            self.origin = MaskOrigin("edit", self.origin.model)
+        self.mask_changed.emit()
+        self._save(mask, store_source)
+
+    def _save(self, mask: np.ndarray, source: str) -> bool:
+        if self.store is None or self.key is None:
+            self.dirty = True
+            return False
+        model = self.origin.model
+        try:
+            if source in ("model", "prompt") and model is None:
+                source = "edit"
+            self.store.save_mask(self.key, mask, source=source, reader=self.reader, model=model)
+        except StoreError as error:
+            self.dirty = True
+            self.save_failed.emit(str(error))
+            return False
+        self.dirty = False
+        self.saved.emit()
+        return True
+
+
+def model_of_revision(revision: MaskRevision) -> ModelInfo | None:
+    """The ModelInfo behind a stored mask: its own model, else the model its first mask came from."""
+    if revision.model_name:
+        return ModelInfo(
+            revision.model_name,
+            revision.model_version or "",
+            "",
+            revision.model_precision or "fp32",
+            revision.model_weights_sha256 or "",
+        )
+    if revision.first_model_name:
+        return ModelInfo(
+            revision.first_model_name,
+            revision.first_model_version or "",
+            "",
+            revision.first_model_precision or "fp32",
+            revision.first_model_weights_sha256 or "",
+        )
+    return None

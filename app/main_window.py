@@ -1,0 +1,598 @@
+"""The main window: wires the worklist, canvas, panels, actions and background services together.
+
+It holds no engine logic: files are read by core.io (in the I/O thread), masks come from the
+Predictor (in the model thread), and every mask and review goes to the annotation store at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout, QWidget
+
+from core.store import AnnotationStore, StoreError, image_ref
+
+from . import training_dialog
+from .actions import TOOLS, ToolbarWidgets, WindowActions, build_menus, build_toolbar
+from .canvas import ImageCanvas
+from .document import ImageDocument
+from .export_actions import ExportActions
+from .icons import icon
+from .info_panel import InfoPanel
+from .measurements_panel import MeasurementsPanel
+from .overlay_panel import OverlayPanel
+from .problems_panel import ProblemsPanel
+from .qimage import gray_to_qimage
+from .review_panel import ReviewPanel
+from .segmentation_service import SegmentationService
+from .settings import Settings
+from .settings_dialog import SettingsDialog
+from .status_bar import ViewerStatusBar
+from .study_service import StudyService
+from .tools import BoxPromptTool, BrushTool, PointPromptTool, PolygonTool, PromptMarks, Tool
+from .window_level import WindowLevel
+from .worklist import WorklistPanel
+
+log = logging.getLogger(__name__)
+SOURCE_TEXT = {"model": "automatic (model)", "prompt": "model with your prompts", "edit": "edited by reader"}
+
+
+class MainWindow(QMainWindow):
+    image_shown = Signal(str)  # image key
+    mask_shown = Signal(str)  # image key
+    open_failed_for_screenshot = Signal(str)
+
+    def __init__(self, model_name: str | None = None, store_path: Path | None = None, loaded_model=None,
+                 settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("AdaQAT Viewer")
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.store = self._open_store(store_path or self.settings.store_path())
+        self.document = ImageDocument(self.store, self.settings.reader_name(), self)
+        self._activate_batch: int | None = None
+        self._opening_key: str | None = None
+        self._closed = False
+
+        self.canvas = ImageCanvas(self)
+        self.setCentralWidget(self.canvas)
+        self.window_level = WindowLevel(self)
+        self.prompts = PromptMarks(self.canvas.scene())
+        self.tools = self._make_tools()
+
+        self.worklist = WorklistPanel()
+        self.problems = ProblemsPanel()
+        self.info = InfoPanel()
+        self.overlay_panel = OverlayPanel(self.settings.overlay_opacity())
+        self.measurements = MeasurementsPanel()
+        self.review = ReviewPanel()
+        self._build_docks()
+
+        self.acts = WindowActions(self)
+        self.undo_action = self.document.undo_stack.createUndoAction(self, "Undo")
+        self.undo_action.setShortcuts([QKeySequence(QKeySequence.StandardKey.Undo)])
+        self.undo_action.setIcon(icon("undo"))
+        self.redo_action = self.document.undo_stack.createRedoAction(self, "Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.redo_action.setIcon(icon("redo"))
+        self.addActions([self.undo_action, self.redo_action])
+        self.toolbar_widgets = ToolbarWidgets()
+        self.recent_menu = build_menus(self, self.acts, self.undo_action, self.redo_action, self._docks)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.toolbar = build_toolbar(self, self.acts, self.undo_action, self.redo_action, self.toolbar_widgets)
+        self.status = ViewerStatusBar(self)
+        self.setStatusBar(self.status)
+        self.exports = ExportActions(self, self.document, self.status.message)
+
+        self.studies = StudyService(self)
+        self.segmentation = SegmentationService(loaded_model, self)
+        self._connect()
+        self._restore_window()
+        self.canvas.overlay.set_opacity(self.settings.overlay_opacity() / 100.0)
+        self._populate_from_store()
+        self._update_enabled()
+        self.segmentation.load_model(model_name or self.settings.model(), self.settings.device(), self.settings.threads())
+
+    # -- construction ---------------------------------------------------------------------------
+    def _open_store(self, path: Path) -> AnnotationStore:
+        """The configured store; if it can't be opened, a temporary one so viewing still works."""
+        try:
+            return AnnotationStore(path)
+        except StoreError as error:
+            self._store_problem = str(error)
+            fallback = Path(tempfile.mkdtemp(prefix="adaqat-store-"))
+            log.warning("annotation store unavailable; using a temporary store")
+            return AnnotationStore(fallback)
+
+    def _make_tools(self) -> dict[str, Tool | None]:
+        scene, source = self.canvas.scene(), self.document.mask_or_empty
+        tools: dict[str, Tool | None] = {
+            "hand": None,
+            "brush": BrushTool(scene, source, paint=True, parent=self),
+            "eraser": BrushTool(scene, source, paint=False, parent=self),
+            "polygon_add": PolygonTool(scene, source, paint=True, parent=self),
+            "polygon_erase": PolygonTool(scene, source, paint=False, parent=self),
+            "box": BoxPromptTool(scene, source, parent=self),
+            "point_positive": PointPromptTool(scene, source, positive=True, parent=self),
+            "point_negative": PointPromptTool(scene, source, positive=False, parent=self),
+        }
+        for tool in tools.values():
+            if tool is not None:
+                tool.edit_finished.connect(self._on_edit_finished)
+        tools["box"].box_prompted.connect(self._on_box_prompt)
+        tools["point_positive"].point_prompted.connect(self._on_point_prompt)
+        tools["point_negative"].point_prompted.connect(self._on_point_prompt)
+        return tools
+
+    def _dock(self, title: str, name: str, widget: QWidget, area, scroll: bool = False) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        if scroll:
+            area_widget = QScrollArea()
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QScrollArea.Shape.NoFrame)
+            area_widget.setWidget(widget)
+            widget = area_widget
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right, bottom = (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
+                               Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.worklist_dock = self._dock("Worklist", "worklistDock", self.worklist, left)
+        mask_box = QWidget()
+        layout = QVBoxLayout(mask_box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.overlay_panel)
+        layout.addWidget(self.measurements)
+        self.review_dock = self._dock("Review", "reviewDock", self.review, right)
+        self.mask_dock = self._dock("Mask", "maskDock", mask_box, right)
+        self.info_dock = self._dock("Image information", "infoDock", self.info, right, scroll=True)
+        self.problems_dock = self._dock("Problems", "problemsDock", self.problems, bottom)
+        self.problems_dock.hide()
+        self._docks = [self.worklist_dock, self.review_dock, self.mask_dock, self.info_dock, self.problems_dock]
+        self.setCorner(Qt.Corner.BottomLeftCorner, left)
+        self.setCorner(Qt.Corner.BottomRightCorner, right)
+        self.resizeDocks([self.worklist_dock], [290], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.review_dock], [330], Qt.Orientation.Horizontal)
+
+    def _connect(self) -> None:
+        a = self.acts
+        a.open_files.triggered.connect(lambda: self.open_dialog(folder=False))
+        a.open_folder.triggered.connect(lambda: self.open_dialog(folder=True))
+        a.save.triggered.connect(self.save_now)
+        a.quit.triggered.connect(self.close)
+        a.settings.triggered.connect(self.open_settings)
+        a.fit.triggered.connect(self.canvas.fit)
+        a.actual_size.triggered.connect(self.canvas.actual_size)
+        a.zoom_in.triggered.connect(lambda: self.canvas.zoom_by(1.25))
+        a.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
+        a.invert.toggled.connect(self.window_level.set_invert)
+        a.reset_window.triggered.connect(lambda: self.toolbar_widgets.presets.setCurrentIndex(0) or self.window_level.select(0))
+        a.toggle_mask.toggled.connect(self._set_mask_visible)
+        a.contour_mode.toggled.connect(lambda on: self.overlay_panel.contour.setChecked(on) if on else self.overlay_panel.fill.setChecked(True))
+        a.tool_group.triggered.connect(lambda action: self.set_tool(action.data()))
+        a.brush_bigger.triggered.connect(lambda: self.toolbar_widgets.brush_size.setValue(int(self.toolbar_widgets.brush_size.value() * 1.25) + 1))
+        a.brush_smaller.triggered.connect(lambda: self.toolbar_widgets.brush_size.setValue(max(1, int(self.toolbar_widgets.brush_size.value() / 1.25))))
+        a.clear_prompts.triggered.connect(self.clear_prompts)
+        a.rerun_auto.triggered.connect(self.rerun_automatic)
+        a.accept.triggered.connect(lambda: self.set_review("accepted"))
+        a.corrected.triggered.connect(lambda: self.set_review("corrected"))
+        a.reject.triggered.connect(lambda: self.set_review("rejected"))
+        a.next_unreviewed.triggered.connect(lambda: self.go_unreviewed(1))
+        a.previous_unreviewed.triggered.connect(lambda: self.go_unreviewed(-1))
+        a.export_png.triggered.connect(lambda: self.exports.export_png())
+        a.export_seg.triggered.connect(lambda: self.exports.export_seg())
+        a.export_csv.triggered.connect(lambda: self.exports.export_csv())
+        a.fine_tune.triggered.connect(lambda: training_dialog.open_training_dialog(self, str(self.store.root)))
+        a.shortcuts_help.triggered.connect(self.show_shortcuts)
+        a.about.triggered.connect(self.show_about)
+
+        self.toolbar_widgets.presets.currentIndexChanged.connect(self._on_preset_chosen)
+        self.toolbar_widgets.brush_size.valueChanged.connect(self._set_brush_size)
+        self.canvas.window_drag_started.connect(self.window_level.begin_drag)
+        self.canvas.window_dragged.connect(self.window_level.drag)
+        self.canvas.window_drag_finished.connect(self.window_level.end_drag)
+        self.canvas.cursor_moved.connect(self._on_cursor)
+        self.canvas.zoom_changed.connect(self.status.set_zoom)
+        self.window_level.rendered.connect(lambda image: self.canvas.set_pixmap(QPixmap.fromImage(image)))
+        self.window_level.changed.connect(self._on_window_changed)
+
+        self.worklist.image_activated.connect(self.open_key)
+        self.problems.problems_added.connect(lambda _n: (self.problems_dock.show(), self.problems_dock.raise_()))
+        self.review.review_requested.connect(self.set_review)
+        self.review.navigate_requested.connect(self.go_unreviewed)
+        self.overlay_panel.opacity_changed.connect(self._set_opacity)
+        self.overlay_panel.mode_changed.connect(self._set_overlay_mode)
+        self.overlay_panel.visibility_changed.connect(a.toggle_mask.setChecked)
+
+        self.document.mask_changed.connect(self._on_mask_changed)
+        self.document.save_failed.connect(lambda message: self.status.message(f"Not saved: {message}"))
+        self.document.undo_stack.cleanChanged.connect(lambda _c: self._update_enabled())
+        self.document.undo_stack.indexChanged.connect(lambda _i: self._update_enabled())
+
+        self.studies.file_indexed.connect(self._on_file_indexed)
+        self.studies.problem.connect(self.problems.add_problem)
+        self.studies.import_finished.connect(self._on_import_finished)
+        self.studies.opened.connect(self._on_opened)
+        self.studies.open_failed.connect(self._on_open_failed)
+
+        self.segmentation.result.connect(self._on_segmentation)
+        self.segmentation.error.connect(self._on_segmentation_error)
+        self.segmentation.model_ready.connect(self._on_model_ready)
+        self.segmentation.model_failed.connect(self._on_model_failed)
+        self.segmentation.busy_changed.connect(self._on_busy)
+        if getattr(self, "_store_problem", ""):
+            QTimer.singleShot(0, lambda: self.problems.add_problem("annotation store", self._store_problem))
+
+    def _restore_window(self) -> None:
+        geometry, state = self.settings.geometry(), self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 950)
+        if state is not None:
+            self.restoreState(state)
+            self.problems_dock.setVisible(False)
+
+    def _populate_from_store(self) -> None:
+        """The worklist is the store's: images from earlier sessions are listed with their status."""
+        try:
+            for record in self.store.list_images():
+                self.worklist.add_record(record)
+        except StoreError as error:
+            self.problems.add_problem("annotation store", str(error))
+
+    # -- opening --------------------------------------------------------------------------------
+    def open_dialog(self, folder: bool) -> None:
+        if folder:
+            chosen = QFileDialog.getExistingDirectory(self, "Open folder")
+            paths = [chosen] if chosen else []
+        else:
+            paths, _ = QFileDialog.getOpenFileNames(
+                self, "Open file(s)", "", "Studies (*.dcm *.dicom *.png *.jpg *.jpeg);;All files (*)")
+        if paths:
+            self.open_paths(paths, activate_first=True)
+
+    def open_paths(self, paths: list[str | Path], activate_first: bool = True) -> int:
+        """Import files and folders into the worklist (in the background); optionally show the first."""
+        paths = [str(p) for p in paths]
+        for path in paths:
+            self.settings.add_recent(path)
+        batch = self.studies.import_paths(paths)
+        if activate_first:
+            self._activate_batch = batch
+        self.status.message(f"Importing {len(paths)} item{'s' if len(paths) != 1 else ''}…")
+        return batch
+
+    def _on_file_indexed(self, batch: int, study) -> None:
+        try:
+            record = self.store.register_image(study)
+        except StoreError as error:
+            self.problems.add_problem(str(study.path), str(error))
+            return
+        self.worklist.add_record(record)
+        if batch == self._activate_batch:
+            self._activate_batch = None
+            self.worklist.select(record.key)
+            if self.document.key != record.key and self._opening_key != record.key:
+                self.open_key(record.key)
+
+    def _on_import_finished(self, batch: int) -> None:
+        if batch == self._activate_batch:
+            self._activate_batch = None
+            self.open_failed_for_screenshot.emit("no file in the list could be opened")
+        self.status.message(f"{self.worklist.count()} image(s) in the worklist")
+
+    def open_key(self, key: str) -> None:
+        """Show the image ``key`` (a store key); loading happens in the I/O thread."""
+        if key == self.document.key or key == self._opening_key:
+            return
+        record = self.store.get_image(key)
+        if record is None:
+            return
+        self.segmentation.cancel_pending()
+        self.clear_prompts()
+        self._opening_key = key
+        self.status.message(f"Opening {record.display_name}…")
+        self.studies.open(str(record.path))
+
+    def _on_opened(self, opened) -> None:
+        key = self._opening_key
+        if key is None:
+            return
+        self._opening_key = None
+        self.document.load(key, opened.study, opened.gray, opened.presets)
+        self.canvas.overlay.set_mask(None)
+        self.canvas.set_image(gray_to_qimage(opened.display), fit=True)
+        self.window_level.set_study(opened.study, opened.presets)
+        self._fill_presets()
+        if self.acts.invert.isChecked():
+            self.acts.invert.setChecked(False)
+        self.info.show_study(opened.study)
+        self.measurements.clear()
+        self.overlay_panel.set_provenance("", "", "")
+        record = self.store.get_image(key)
+        if record is not None:
+            self.review.show_status(record.status, record.note, record.reader)
+            self.worklist.select(key, emit=False)
+        self.review.set_enabled(True)
+        self.setWindowTitle(f"{opened.study.display_name} — AdaQAT Viewer")
+        self.image_shown.emit(key)
+        try:
+            has_mask = self.document.load_stored_mask()
+        except StoreError as error:
+            self.status.message(str(error))
+            has_mask = False
+        if has_mask:
+            self.status.message("Showing the saved mask")
+        else:
+            self.segmentation.segment(key, opened.gray)
+        self._update_enabled()
+
+    def _on_open_failed(self, path: str, reason: str) -> None:
+        self._opening_key = None
+        self.problems.add_problem(path, reason)
+        self.status.message(reason)
+        self.open_failed_for_screenshot.emit(reason)
+
+    # -- masks ----------------------------------------------------------------------------------
+    def _on_segmentation(self, key: str, result, kind: str) -> None:
+        if key != self.document.key:
+            return
+        if kind == "auto":
+            if not self.document.accept_model_mask(result.mask, result.model):
+                self.status.message("Kept the reviewed/edited mask; the automatic result was not saved")
+        else:
+            text = {"box": "Box prompt", "points": "Point prompt", "auto": "Automatic re-run"}.get(result.prompt, "Prompt")
+            self.document.edit(result.mask, text, source="prompt", model=result.model)
+        self.status.message(f"Mask by {result.model.label} in {result.seconds:.1f} s")
+
+    def _on_segmentation_error(self, key: str, message: str) -> None:
+        if key == self.document.key:
+            self.status.message(f"Segmentation failed: {message}")
+            self.overlay_panel.set_state(f"Segmentation failed: {message}")
+
+    def _on_mask_changed(self) -> None:
+        doc = self.document
+        self.canvas.overlay.set_mask(doc.mask)
+        origin = doc.origin
+        model = origin.model
+        self.overlay_panel.set_provenance(model.label if model else "", model.precision if model else "",
+                                          SOURCE_TEXT.get(origin.source, origin.source))
+        if doc.mask is not None and doc.study is not None:
+            from core.export.measurements import UNIT_CM2, lung_area, lung_fraction
+
+            value, unit = lung_area(doc.mask, doc.study.pixel_spacing_mm)
+            area = f"{value:.1f} {UNIT_CM2}" if unit == UNIT_CM2 else f"{int(value):,} px (spacing unknown)"
+            self.measurements.show_values(area, f"{lung_fraction(doc.mask) * 100:.1f} % of the image")
+        self._update_enabled()
+        if doc.key is not None and doc.mask is not None:
+            self.mask_shown.emit(doc.key)
+
+    def _on_edit_finished(self, mask, text: str) -> None:
+        if self.document.edit(mask, text, source="edit"):
+            self.status.message(f"{text} saved")
+
+    def _prompt_points(self):
+        return [list(p) for p in self.prompts.points], list(self.prompts.labels)
+
+    def _run_prompt(self) -> None:
+        doc = self.document
+        if doc.gray is None or doc.key is None:
+            return
+        box = self.prompts.box
+        if box is None:  # points alone: keep the whole-image box so the model still sees both lungs
+            box = (0.0, 0.0, float(doc.study.width - 1), float(doc.study.height - 1))
+        points, labels = self._prompt_points()
+        self.segmentation.prompt(doc.key, doc.gray, box=box, points=points or None, labels=labels or None)
+
+    def _on_box_prompt(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        self.prompts.set_box((x0, y0, x1, y1))
+        self._run_prompt()
+
+    def _on_point_prompt(self, x: float, y: float, label: int) -> None:
+        self.prompts.add_point(x, y, label)
+        self._run_prompt()
+
+    def clear_prompts(self) -> None:
+        for tool in self.tools.values():
+            if tool is not None:
+                tool.cancel()
+        self.prompts.clear()
+
+    def rerun_automatic(self) -> None:
+        doc = self.document
+        if doc.key is not None and doc.gray is not None:
+            self.clear_prompts()
+            self.segmentation.prompt(doc.key, doc.gray)  # no prompt = automatic, applied as an undoable step
+
+    def save_now(self) -> None:
+        if self.document.save_now():
+            self.status.message("All changes are saved")
+
+    # -- review and navigation --------------------------------------------------------------------
+    def set_review(self, status: str, note: str | None = None) -> None:
+        key = self.document.key
+        if key is None:
+            return
+        note = self.review.note.text().strip() if note is None else note
+        try:
+            self.store.set_review(key, status, note, self.document.reader)
+        except StoreError as error:
+            self.status.message(f"Review not saved: {error}")
+            return
+        self.worklist.set_status(key, status)
+        self.review.show_status(status, note, self.document.reader)
+        self.status.message(f"Marked {status}")
+
+    def go_unreviewed(self, step: int) -> None:
+        key = self.worklist.neighbour(self.document.key, step, only_unreviewed=True)
+        if key is None:
+            self.status.message("No other unreviewed image in the worklist")
+            return
+        self.worklist.select(key)
+
+    # -- view -----------------------------------------------------------------------------------
+    def set_tool(self, name: str) -> None:
+        if name not in self.tools:
+            return
+        self.acts.tools[name].setChecked(True)
+        self.canvas.set_tool(self.tools[name], hand=name == "hand")
+        self.canvas.setFocus()
+
+    def _set_brush_size(self, size: int) -> None:
+        for name in ("brush", "eraser"):
+            self.tools[name].set_size(size)
+
+    def _set_mask_visible(self, visible: bool) -> None:
+        self.canvas.overlay.set_visible(visible)
+        if self.overlay_panel.show_mask.isChecked() != visible:
+            self.overlay_panel.show_mask.setChecked(visible)
+
+    def _set_opacity(self, opacity: float) -> None:
+        self.canvas.overlay.set_opacity(opacity)
+        self.settings.set_overlay_opacity(round(opacity * 100))
+
+    def _set_overlay_mode(self, mode: str) -> None:
+        self.canvas.overlay.set_mode(mode)
+        self.acts.contour_mode.setChecked(mode == "contour")
+
+    def _fill_presets(self) -> None:
+        combo = self.toolbar_widgets.presets
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(self.window_level.preset_names())
+        combo.setCurrentIndex(0)
+        combo.blockSignals(False)
+
+    def _on_preset_chosen(self, index: int) -> None:
+        if index >= 0:
+            self.window_level.select(index)
+
+    def _on_window_changed(self, text: str) -> None:
+        self.status.window_text.setText(text)
+        preset = self.window_level.preset
+        if preset is not None and preset.name == "Custom":
+            combo = self.toolbar_widgets.presets
+            combo.blockSignals(True)
+            combo.setCurrentIndex(-1)
+            combo.blockSignals(False)
+
+    def _on_cursor(self, x: int, y: int) -> None:
+        study = self.document.study
+        self.status.show_pixel(x, y, study.pixels if study is not None else None)
+
+    def _on_model_ready(self, info) -> None:
+        precision = "INT8" if info.precision == "int8" else info.precision.upper()
+        self.status.model.setText(f"Model: {info.name} {info.version} · {precision}")
+
+    def _on_model_failed(self, message: str) -> None:
+        self.status.model.setText("Model: unavailable")
+        self.problems.add_problem("model", message)
+        self.overlay_panel.set_state(f"Model unavailable: {message}")
+
+    def _on_busy(self, busy: bool) -> None:
+        self.status.set_busy(busy, "Segmenting…" if busy else "")
+        if not busy and self.segmentation.model_info is not None:
+            self._on_model_ready(self.segmentation.model_info)
+        self.overlay_panel.set_state("Segmenting…" if busy else "")
+
+    def _update_enabled(self) -> None:
+        has_image = self.document.is_open
+        self.acts.export_png.setEnabled(self.exports.can_export_mask())
+        self.acts.export_seg.setEnabled(self.exports.can_export_seg())
+        for action in (self.acts.accept, self.acts.corrected, self.acts.reject, self.acts.rerun_auto,
+                       self.acts.fit, self.acts.actual_size, self.acts.invert):
+            action.setEnabled(has_image)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files()
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self.settings.clear_recent)
+        else:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # -- dialogs --------------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        before = (str(self.settings.store_path()), self.settings.model(), self.settings.device(), self.settings.threads())
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        dialog.apply()
+        self.document.reader = self.settings.reader_name()
+        after = (str(self.settings.store_path()), self.settings.model(), self.settings.device(), self.settings.threads())
+        if after[0] != before[0]:
+            self._switch_store(Path(after[0]))
+        if after[1:] != before[1:]:
+            self.segmentation.load_model(*after[1:])
+
+    def _switch_store(self, path: Path) -> None:
+        self.segmentation.cancel_pending()
+        self.document.close()
+        self.canvas.clear()
+        self.store.close()
+        self.store = self._open_store(path)
+        self.document.store = self.store
+        self.worklist.clear()
+        self._populate_from_store()
+        self._update_enabled()
+
+    def show_shortcuts(self) -> None:
+        rows = [(t, ", ".join(k)) for _n, t, k, _i in TOOLS] + [
+            ("Open / Save / Undo / Redo", "Ctrl+O / Ctrl+S / Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y"),
+            ("Fit / 1:1 / Invert / Mask / Contour", "F / 1 / I / M / O"),
+            ("Window/level", "right-drag"), ("Pan", "middle-drag, Space+drag, H"), ("Zoom", "wheel (about the cursor)"),
+            ("Brush size", "[ and ]"), ("Polygon: close / undo vertex", "double-click or Enter / Backspace"),
+            ("Accept / Corrected / Reject", "A / C / R"), ("Next / previous unreviewed", "N, PageDown / Shift+N, PageUp"),
+            ("Clear prompts, cancel", "Esc"),
+        ]
+        html = "<table>" + "".join(f"<tr><td>{a}&nbsp;&nbsp;</td><td><b>{b}</b></td></tr>" for a, b in rows) + "</table>"
+        QMessageBox.information(self, "Keyboard shortcuts", html)
+
+    def show_about(self) -> None:
+        from core import __version__
+
+        QMessageBox.about(self, "About AdaQAT Viewer",
+                          f"<b>AdaQAT Viewer</b> {__version__}<br>Offline chest X-ray lung segmentation and review.<br>"
+                          f"Annotation store: {self.store.root}")
+
+    # -- drag and drop, closing -----------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths, activate_first=True)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the worker threads and close the store (idempotent; tests call it via close())."""
+        if self._closed:
+            return
+        self._closed = True
+        self.settings.save_window(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        self.studies.shutdown()
+        self.segmentation.shutdown()
+        if self.document.key is not None:
+            log.info("closing with image %s open", image_ref(self.document.key))
+        self.store.close()

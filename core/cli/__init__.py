@@ -1,0 +1,34 @@
+"""``adaqat``: the engine's command line (segment, train, evaluate)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import evaluate_command, segment_command, train_command
+
+COMMANDS = (segment_command, train_command, evaluate_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adaqat", description="Offline chest X-ray lung segmentation engine.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

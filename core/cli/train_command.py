@@ -1,0 +1,142 @@
+"""``adaqat train`` (stage 1, stage 2 or both) and ``adaqat prepare`` (decode data once into a cache)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..models.errors import ModelLoadError
+from ..models.registry import BACKBONES, DEFAULT_BACKBONE, default_config
+from ..runtime import choose_device, set_threads
+from ..training.adapters import POLICIES, AdapterConfig
+from ..training.manifest import ManifestError
+from ..training.pipeline import TrainConfig, train
+from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged
+from ..training.stage1 import Stage1Config
+from .common import add_runtime_options, fail
+
+QAT_POLICIES = ("paper", "merged")
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("train", help="fine-tune: stage 1 AdaLoRA, stage 2 INT8 QAT")
+    parser.add_argument("--data", required=True, help="manifest CSV, or an example cache from 'adaqat prepare'")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (model-fp32/, model-int8/, checkpoints)")
+    parser.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE)
+    parser.add_argument("--checkpoint", default=None, help="base weights file (required for real SAM ViT weights)")
+    parser.add_argument("--image-size", type=int, default=None, help="input size for SAM ViT backbones (e.g. 512)")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--stages", choices=("1", "2", "both"), default="both")
+    parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
+    parser.add_argument("--policy", choices=POLICIES, default="everywhere", help="adapter policy (stage 1)")
+    parser.add_argument("--init-r", type=int, default=AdapterConfig.init_r)
+    parser.add_argument("--target-r", type=int, default=AdapterConfig.target_r)
+    parser.add_argument("--lr-adapter", type=float, default=Stage1Config.lr_adapter)
+    parser.add_argument("--lr-base", type=float, default=Stage1Config.lr_base)
+    parser.add_argument("--qat-policy", choices=QAT_POLICIES, default=TrainConfig.qat_policy)
+    parser.add_argument("--qat-epochs", type=int, default=TrainConfig.qat_epochs)
+    parser.add_argument("--qat-lr", type=float, default=TrainConfig.qat_lr)
+    parser.add_argument("--auto-prompt-probability", type=float, default=TrainConfig.auto_prompt_probability)
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--max-train-images", type=int, default=None)
+    parser.add_argument("--max-val-images", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default=TrainConfig.model_name, help="model name recorded in model.json")
+    add_runtime_options(parser)
+    parser.set_defaults(run=run)
+
+    prepare = sub.add_parser("prepare", help="decode a manifest once into an example cache (.npz) for training")
+    prepare.add_argument("--data", required=True, help="manifest CSV")
+    prepare.add_argument("--out", required=True, type=Path, help="cache file (.npz)")
+    prepare.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE)
+    prepare.add_argument("--image-size", type=int, default=None)
+    prepare.set_defaults(run=run_prepare)
+
+
+def config_from_args(args, device: str) -> TrainConfig:
+    return TrainConfig(
+        backbone=args.backbone,
+        base_weights=args.checkpoint,
+        image_size=args.image_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        stages=args.stages,
+        device=device,
+        seed=args.seed,
+        auto_prompt_probability=args.auto_prompt_probability,
+        augment=not args.no_augment,
+        max_train_images=args.max_train_images,
+        max_val_images=args.max_val_images,
+        num_workers=args.workers,
+        model_name=args.name,
+        stage1=Stage1Config(
+            lr_adapter=args.lr_adapter,
+            lr_base=args.lr_base,
+            adapters=AdapterConfig(policy=args.policy, init_r=args.init_r, target_r=args.target_r),
+        ),
+        qat_epochs=args.qat_epochs,
+        qat_lr=args.qat_lr,
+        qat_policy=args.qat_policy,
+    )
+
+
+def run(args) -> int:
+    try:
+        device = choose_device(args.device)
+    except RuntimeError as error:
+        return fail(str(error))
+    set_threads(args.threads)
+    config = config_from_args(args, device)
+    try:
+        written = train(args.data, args.out, config, resume=args.resume, progress=ProgressBar())
+    except (ManifestError, ModelLoadError, ValueError, FileNotFoundError) as error:
+        return fail(str(error))
+    except TrainingDiverged as error:
+        return fail(str(error), 3)
+    except TrainingCancelled as error:
+        return fail(str(error), 130)
+    print(file=sys.stderr)
+    for kind, path in written.items():
+        print(f"{kind} model: {path}")
+    return 0
+
+
+def run_prepare(args) -> int:
+    from ..training.example import save_example_cache
+    from ..training.examples import load_examples
+    from ..training.manifest import read_manifest
+
+    size = int(default_config(args.backbone, args.image_size)["image_size"])
+    try:
+        manifest = read_manifest(args.data)
+    except ManifestError as error:
+        return fail(str(error))
+    splits, problems = {}, list(manifest.problems)
+    for split in sorted({s.split for s in manifest.samples}):
+        splits[split], split_problems = load_examples(manifest.split(split), size)
+        problems += split_problems
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_example_cache(args.out, splits)
+    print(f"{args.out}: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()) + f" examples at {size} px")
+    return 0
+
+
+class ProgressBar:
+    """One updating line on stderr per stage; epoch summaries on their own lines."""
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage == "prepare":
+            print(f"warning: {event.message}", file=sys.stderr)
+            return
+        width = 24
+        filled = int(width * event.step / max(1, event.steps))
+        eta = f" ETA {int(event.eta_seconds // 60)}m{int(event.eta_seconds % 60):02d}s" if event.eta_seconds is not None else ""
+        loss = f" loss {event.loss:.4f}" if event.loss is not None else ""
+        line = f"\r[{event.stage}] [{'#' * filled}{'.' * (width - filled)}] epoch {event.epoch}/{event.epochs}{loss}{eta}"
+        if event.val_dice is not None:
+            line += f" val Dice {event.val_dice:.4f}\n"
+        print(line, end="", file=sys.stderr, flush=True)

@@ -1,0 +1,33 @@
+"""Reading studies: DICOM radiographs and PNG/JPEG images, into one ``Study`` type.
+
+Public entry points: ``load_study(path) -> Study`` (raises ``StudyReadError`` with a one-line,
+actionable message for any bad input), ``display.render`` / ``display.default_presets`` (what the
+user sees), ``model_input.model_gray`` (what the model sees), ``discover.find_study_files``.
+
+Module map: ``sniff`` (first bytes, readable?), ``loader`` (dispatch by content),
+``dicom_reader`` / ``image_reader`` (one format each), ``policy`` (what is opened), ``voi``
+(PS3.3 VOI maths), ``display``, ``model_input``, ``discover``.
+
+Open / refuse policy (the model was made for chest X-rays):
+
+- Opened: DICOM radiographs with modality CR, DX, DR or RG; with a warning when the modality is
+  missing, OT or SC. PNG/JPEG images (8 or 16 bit) are opened as grey MONOCHROME2 images.
+- Opened with a warning: a radiograph whose BodyPartExamined is set and not chest-like
+  ("body part 'HAND' is not a chest; ... check the mask"); colour images (converted to grey
+  luminance); no usable pixel spacing ("no pixel spacing: areas in pixels").
+- Refused with StudyReadError: other modalities (US, MR, CT, NM, PT, ...; X-ray modalities that
+  are never chest films, such as MG, XA, RF, IO, PX, are named as such), palette-colour
+  images, multi-frame objects, images over 200 million pixels, files without pixel data, truncated
+  or undecodable pixel data, transfer syntaxes with no installed decoder, empty or non-image files,
+  folders, missing or unreadable files.
+- Spacing comes from ImagerPixelSpacing, else PixelSpacing (zero/invalid values are ignored).
+- Display: VOI LUT Sequence, else window (every file preset is offered, with its VOILUTFunction),
+  else full range; inversion for MONOCHROME1 / Presentation LUT Shape INVERSE after VOI.
+- Model input: the file's default VOI, else the 0.5–99.5 percentile window; 8-bit images unchanged.
+"""
+
+from core.io.errors import StudyReadError
+from core.io.loader import load_study
+from core.io.study import Study, StudyIdentifiers, WindowPreset
+
+__all__ = ["Study", "StudyIdentifiers", "StudyReadError", "WindowPreset", "load_study"]

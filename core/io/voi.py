@@ -1,0 +1,86 @@
+"""VOI (values of interest) transforms from DICOM PS3.3 C.11.2.1.2, as pure numpy.
+
+Both the display path and the model-input path use these, so a window means the same thing
+everywhere. Outputs are float32 in [0, 1] (y_min = 0, y_max = 1 in the standard's formulas);
+callers quantise to 8 bits and invert for MONOCHROME1 afterwards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+
+def apply_window(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
+    """Map modality values through a window centre/width; float32 in [0, 1].
+
+    LINEAR (C.11.2.1.2.1): x <= c - 0.5 - (w-1)/2 -> 0; x > c - 0.5 + (w-1)/2 -> 1; else
+    ((x - (c - 0.5)) / (w - 1) + 0.5). Width below 1 is raised to 1 (the standard's minimum), so a
+    viewer dragging the width to 0 gets a hard threshold instead of a crash.
+    LINEAR_EXACT (C.11.2.1.3.2): x <= c - w/2 -> 0; x > c + w/2 -> 1; else (x - c) / w + 0.5.
+    SIGMOID (C.11.2.1.3.1): 1 / (1 + exp(-4 (x - c) / w)).
+    Widths for LINEAR_EXACT and SIGMOID must be > 0; tiny or non-positive widths are raised to 1e-6.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    c = float(center)
+    w = float(width)
+    name = (function or "LINEAR").strip().upper()
+    if name == "LINEAR":
+        w = max(w, 1.0)
+        if w == 1.0:
+            out = (x > c - 0.5).astype(np.float64)
+        else:
+            out = np.clip((x - (c - 0.5)) / (w - 1.0) + 0.5, 0.0, 1.0)
+    elif name == "LINEAR_EXACT":
+        w = max(w, 1e-6)
+        out = np.clip((x - c) / w + 0.5, 0.0, 1.0)
+    elif name == "SIGMOID":
+        w = max(w, 1e-6)
+        # Clipping the exponent avoids overflow warnings; exp(60) already saturates float32.
+        out = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (x - c) / w, -60.0, 60.0)))
+    else:
+        raise ValueError(f"unknown VOI LUT function {function!r}; expected one of {VOI_FUNCTIONS}")
+    return out.astype(np.float32)
+
+
+def apply_voi_lut(values: np.ndarray, lut: np.ndarray, first_mapped: int, bits: int) -> np.ndarray:
+    """Map modality values through a VOI LUT Sequence table; float32 in [0, 1].
+
+    Values below ``first_mapped`` take the first entry, values past the table take the last entry
+    (C.11.2.1.1). The output is scaled by the LUT's nominal depth (2**bits - 1), so a 12-bit LUT
+    that spans 0..4095 fills the display range.
+    """
+    table = np.asarray(lut, dtype=np.float64).ravel()
+    if table.size == 0:
+        raise ValueError("VOI LUT is empty")
+    top = float(2 ** int(bits) - 1) if int(bits) > 0 else max(float(table.max()), 1.0)
+    index = np.rint(np.asarray(values, dtype=np.float64)) - int(first_mapped)
+    index = np.clip(index, 0, table.size - 1).astype(np.intp)
+    return np.clip(table[index] / top, 0.0, 1.0).astype(np.float32)
+
+
+def to_uint8(unit: np.ndarray, invert: bool = False) -> np.ndarray:
+    """Quantise [0, 1] to uint8; inversion is done on the integers so it is exactly 255 - value."""
+    out = np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if invert:
+        np.subtract(255, out, out=out)
+    return out
+
+
+def range_window(lo: float, hi: float) -> tuple[float, float, str]:
+    """LINEAR_EXACT (centre, width, function) mapping lo -> 0 and hi -> 1 exactly."""
+    width = max(float(hi) - float(lo), 1e-3)
+    return (float(lo) + float(hi)) / 2.0, width, "LINEAR_EXACT"
+
+
+def percentile_window(values: np.ndarray, low: float, high: float) -> tuple[float, float, str]:
+    """Window spanning the low..high percentiles, from a deterministic strided subsample.
+
+    About a million samples keep this fast on 20-megapixel radiographs while giving the same
+    window every time for the same image (training and inference must agree).
+    """
+    step = max(1, int(np.ceil(np.sqrt(values.size / 1_000_000))))
+    sample = values[::step, ::step] if values.ndim == 2 else values.ravel()[:: step * step]
+    lo, hi = np.percentile(sample, [low, high])
+    return range_window(float(lo), float(hi))

@@ -1,0 +1,5 @@
+"""Errors raised while building or loading models; each message names the file and the mismatch."""
+
+
+class ModelLoadError(Exception):
+    """A model or weight file can't be used. ``str()`` is one line a person can act on."""

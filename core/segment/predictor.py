@@ -1,0 +1,86 @@
+"""Segment one image at a time, automatically or from prompts, caching the image embedding.
+
+Setting an image runs the (expensive) encoder once; every later prompt on the same image runs only
+the prompt encoder and the mask decoder, which is what makes interactive refinement feel instant.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..models.artifact import ModelInfo
+from ..models.loading import LoadedModel
+from .postprocess import clean_lung_mask
+from .preprocess import Letterbox, letterbox_image, logits_to_original, to_model_tensor
+
+THRESHOLD = 0.5
+
+
+@dataclass
+class SegmentationResult:
+    mask: np.ndarray  # uint8 HxW, 0 background / 255 lung
+    probability: np.ndarray  # float32 HxW in [0, 1]
+    model: ModelInfo
+    prompt: str  # "auto", "box", "points" or "box+points"
+    seconds: float
+
+    @property
+    def lung_fraction(self) -> float:
+        return float((self.mask > 0).mean())
+
+
+class Predictor:
+    def __init__(self, loaded: LoadedModel, device: str = "cpu") -> None:
+        self.model = loaded.module
+        self.info = loaded.info
+        self.image_size = loaded.image_size
+        self.device = device
+        self._embedding: torch.Tensor | None = None
+        self._letterbox: Letterbox | None = None
+        self.encode_seconds = 0.0
+
+    @torch.inference_mode()
+    def set_image(self, gray: np.ndarray) -> None:
+        start = time.perf_counter()
+        padded, self._letterbox = letterbox_image(gray, self.image_size)
+        self._embedding = self.model.encode(to_model_tensor(padded).to(self.device))
+        self.encode_seconds = time.perf_counter() - start
+
+    @property
+    def has_image(self) -> bool:
+        return self._embedding is not None
+
+    @torch.inference_mode()
+    def predict(self, box=None, points=None, point_labels=None, clean: bool = True) -> SegmentationResult:
+        """Mask for the current image. No prompt = automatic mode (whole-image box).
+
+        ``box`` is (x0, y0, x1, y1) and ``points`` (N, 2) x/y in original image pixels; labels 1 = lung,
+        0 = not lung. ``clean`` applies the lung-shape post-processing in automatic mode only.
+        """
+        if self._embedding is None or self._letterbox is None:
+            raise RuntimeError("set_image() must be called before predict()")
+        start = time.perf_counter()
+        geometry = self._letterbox
+        automatic = box is None and points is None
+        model_box = geometry.whole_image_box() if automatic else (None if box is None else geometry.box_to_model(box))
+        boxes = None if model_box is None else torch.from_numpy(model_box).view(1, 4).to(self.device)
+        prompt_points = None
+        if points is not None and len(points):
+            coords = torch.from_numpy(geometry.points_to_model(points))[None].to(self.device)
+            labels = torch.as_tensor(np.asarray(point_labels, dtype=np.int64).reshape(1, -1), device=self.device)
+            prompt_points = (coords, labels)
+        logits, _ = self.model.decode(self._embedding, boxes=boxes, points=prompt_points)
+        probability = logits_to_original(logits, geometry)
+        mask = (probability > THRESHOLD).astype(np.uint8) * 255
+        if automatic and clean:
+            mask = clean_lung_mask(mask)
+        prompt = "auto" if automatic else "+".join(p for p, v in (("box", box), ("points", points)) if v is not None)
+        return SegmentationResult(mask, probability, self.info, prompt, time.perf_counter() - start + self.encode_seconds)
+
+    def segment(self, gray: np.ndarray, **prompts) -> SegmentationResult:
+        self.set_image(gray)
+        return self.predict(**prompts)

@@ -1,0 +1,33 @@
+"""The annotation store: SQLite (WAL) + atomically written mask PNGs. See ``annotation_store``."""
+
+from .annotation_store import (
+    HUMAN_SOURCES,
+    MASK_SOURCES,
+    REVIEW_STATUSES,
+    SCHEMA_VERSION,
+    AnnotationStore,
+    AuditEvent,
+    ImageRecord,
+    MaskRevision,
+    default_reader_name,
+    image_key_for,
+    image_ref,
+    model_label,
+)
+from .errors import StoreError
+
+__all__ = [
+    "AnnotationStore",
+    "AuditEvent",
+    "ImageRecord",
+    "MaskRevision",
+    "StoreError",
+    "default_reader_name",
+    "image_key_for",
+    "image_ref",
+    "model_label",
+    "HUMAN_SOURCES",
+    "MASK_SOURCES",
+    "REVIEW_STATUSES",
+    "SCHEMA_VERSION",
+]

@@ -1,0 +1,143 @@
+"""AdaLoRA adapters (peft) on a PromptableSegmenter, under one of two adapter policies.
+
+- ``paper``: AdaLoRA on every encoder attention ``qkv``; mask decoder and prompt encoder fully
+  trained (the method as published).
+- ``everywhere``: AdaLoRA on encoder ``qkv`` and on the mask decoder's transformer and its single-mask
+  hypernetwork (the IoU head and the multimask heads are unused by a single-mask model); decoder
+  weights frozen except its norms (few parameters), prompt encoder's embeddings trained. Far fewer
+  trainable parameters on LiteMedSAM, whose decoder is 40 % of the model.
+
+A single global rank budget (init_r per module -> target_r on average) is redistributed by
+``update_and_allocate`` according to importance, as AdaLoRA intends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from peft import AdaLoraConfig, AdaLoraModel
+from torch import nn
+
+ENCODER_QKV = r".*image_encoder\..*attn\.qkv"
+DECODER_LINEARS = r".*mask_decoder\..*\.(q_proj|k_proj|v_proj|out_proj|lin1|lin2)|.*mask_decoder\.output_hypernetworks_mlps\.0\.layers\.\d+"
+ADAPTER_POLICIES = ("paper", "everywhere")
+BASELINE_POLICIES = ("decoder_only", "full")  # no adapters: the comparison rows of the benchmark
+POLICIES = ADAPTER_POLICIES + BASELINE_POLICIES
+ADAPTER_NAME = "default"
+
+
+@dataclass
+class AdapterConfig:
+    policy: str = "everywhere"
+    init_r: int = 12
+    target_r: int = 8
+    tinit_fraction: float = 0.1
+    tfinal_fraction: float = 0.2
+    delta_t: int = 10
+    orth_reg_weight: float = 0.1
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def target_pattern(policy: str) -> str:
+    if policy == "paper":
+        return ENCODER_QKV
+    if policy == "everywhere":
+        return f"({ENCODER_QKV})|({DECODER_LINEARS})"
+    raise ValueError(f"unknown adapter policy '{policy}' (known: {', '.join(POLICIES)})")
+
+
+def add_adapters(model: nn.Module, config: AdapterConfig, total_steps: int) -> AdaLoraModel | None:
+    """Wrap ``model`` in place with AdaLoRA and set which base weights train under the policy.
+
+    The baseline policies add no adapters (returns ``None``): ``decoder_only`` trains the mask decoder
+    and prompt encoder, ``full`` trains everything.
+    """
+    if config.policy in BASELINE_POLICIES:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad = config.policy == "full" or name.startswith(("mask_decoder.", "prompt_encoder."))
+        return None
+    total_steps = max(int(total_steps), 3)
+    tinit = int(total_steps * config.tinit_fraction)
+    tfinal = int(total_steps * config.tfinal_fraction)
+    if total_steps - tinit - tfinal < 1:  # peft needs a non-empty budget-reduction phase
+        tinit, tfinal = 0, max(0, total_steps - 2)
+    peft_config = AdaLoraConfig(
+        target_modules=target_pattern(config.policy),
+        init_r=config.init_r,
+        target_r=config.target_r,
+        tinit=tinit,
+        tfinal=tfinal,
+        deltaT=max(1, config.delta_t),
+        total_step=total_steps,
+        orth_reg_weight=config.orth_reg_weight,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+    )
+    wrapped = AdaLoraModel(model, peft_config, ADAPTER_NAME)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = "lora_" in name or _base_trainable(name, config.policy)
+    return wrapped
+
+
+def _base_trainable(name: str, policy: str) -> bool:
+    if policy == "paper":
+        return name.startswith(("mask_decoder.", "prompt_encoder."))
+    # everywhere: prompt embeddings and decoder norms / tokens only; the decoder's weights stay frozen
+    if name.startswith("prompt_encoder.") and "mask_downscaling" not in name:
+        return True
+    return name.startswith("mask_decoder.") and ("norm" in name or name.endswith(("iou_token.weight", "mask_tokens.weight")))
+
+
+def adapter_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for n, p in model.named_parameters() if "lora_" in n and p.requires_grad]
+
+
+def base_trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
+    return [p for n, p in model.named_parameters() if "lora_" not in n and p.requires_grad]
+
+
+def orthogonality_penalty(model: nn.Module) -> torch.Tensor:
+    """AdaLoRA's regulariser ||AAᵀ - I||_F + ||BᵀB - I||_F, averaged over adapter matrices.
+
+    peft adds it only to outputs that carry a ``.loss``; our models return logits, so the trainer
+    adds it here.
+    """
+    terms = []
+    for name, parameter in model.named_parameters():
+        if ("lora_A" in name or "lora_B" in name) and parameter.requires_grad:
+            cov = parameter @ parameter.T if "lora_A" in name else parameter.T @ parameter
+            terms.append(torch.linalg.matrix_norm(cov - torch.eye(cov.shape[0], device=cov.device, dtype=cov.dtype)))
+    if not terms:
+        return torch.zeros(())
+    return torch.stack(terms).mean()
+
+
+def rank_pattern(wrapped: AdaLoraModel) -> dict[str, int]:
+    """Final rank kept per adapted module (after budget allocation)."""
+    pattern = wrapped.peft_config[ADAPTER_NAME].rank_pattern
+    if pattern:
+        return {name.replace(f".{ADAPTER_NAME}", "").replace("base_model.model.", ""): int(sum(bool(v) for v in kept))
+                for name, kept in pattern.items()}
+    ranks = {}
+    for name, module in wrapped.model.named_modules():
+        lora_e = getattr(module, "lora_E", None)
+        if lora_e is not None and ADAPTER_NAME in lora_e:
+            ranks[name] = int((lora_e[ADAPTER_NAME] != 0).sum())
+    return ranks
+
+
+def merged_state_dict(wrapped: AdaLoraModel) -> dict[str, torch.Tensor]:
+    """Fold the adapters into the base weights; the result loads into a plain backbone."""
+    merged = wrapped.merge_and_unload()
+    return {k: v.detach().clone() for k, v in merged.state_dict().items()}
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

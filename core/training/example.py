@@ -1,0 +1,44 @@
+"""One training example at model size, and a cache file of many (numpy only, no OpenCV/pydicom).
+
+The cache lets a run skip decoding (and lets a bare GPU machine train without image libraries):
+``adaqat train --data examples.npz`` accepts it in place of a manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LUNG, IGNORE = 255, 127
+
+
+@dataclass
+class Example:
+    id: str
+    image: np.ndarray  # uint8 SxS, letterboxed model input
+    mask: np.ndarray  # uint8 SxS: 0, 127 (ignore), 255 (lung); padding is 0
+    region_hw: tuple[int, int]  # the image's extent inside the square (rows, cols)
+
+
+def save_example_cache(path: str | Path, splits: dict[str, list[Example]]) -> None:
+    arrays = {}
+    for split, examples in splits.items():
+        arrays[f"{split}_images"] = np.stack([e.image for e in examples])
+        arrays[f"{split}_masks"] = np.stack([e.mask for e in examples])
+        arrays[f"{split}_regions"] = np.array([e.region_hw for e in examples], dtype=np.int32)
+        arrays[f"{split}_ids"] = np.array([e.id for e in examples])
+    np.savez_compressed(path, **arrays)
+
+
+def load_example_cache(path: str | Path) -> dict[str, list[Example]]:
+    with np.load(path, allow_pickle=False) as data:
+        splits = sorted({key.rsplit("_", 1)[0] for key in data.files})
+        return {
+            split: [
+                Example(str(i), img, msk, (int(r[0]), int(r[1])))
+                for i, img, msk, r in zip(data[f"{split}_ids"], data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_regions"])
+            ]
+            for split in splits
+        }

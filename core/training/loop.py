@@ -1,0 +1,223 @@
+"""The optimisation loop shared by stage 1 (AdaLoRA) and stage 2 (QAT).
+
+It owns what both stages need and nothing stage-specific: batching, mixed precision on CUDA, the
+learning-rate schedule, per-epoch validation Dice in automatic-prompt mode, best-epoch tracking,
+checkpoints every epoch with exact resume, cancellation between steps, divergence detection and
+progress events. Stages plug in through ``StageHooks``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .dataset import SegmentationDataset
+from .losses import batch_dice, bce_dice_loss
+from .progress import CancelToken, NeverCancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainingDiverged
+
+EXPLODED_LOSS = 1e4
+
+
+@dataclass
+class LoopConfig:
+    epochs: int
+    batch_size: int
+    device: str = "cpu"
+    amp: bool = True  # bf16 autocast on CUDA only
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    num_workers: int = 0
+    seed: int = 0
+
+
+@dataclass
+class StageHooks:
+    """What a stage adds to the plain loop."""
+
+    extra_loss: Callable[[], torch.Tensor] | None = None
+    after_step: Callable[[int], None] | None = None  # called after optimizer.step, before zero_grad
+    eligible_for_best: Callable[[int], bool] = lambda step: True
+    extra_state: Callable[[], dict] = dict
+    load_extra_state: Callable[[dict], None] = lambda state: None
+    prepare_train_mode: Callable[[nn.Module], None] = lambda model: None
+
+
+@dataclass
+class LoopResult:
+    best_state: dict[str, torch.Tensor]
+    best_val_dice: float
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _collate(items: list[dict]) -> dict[str, torch.Tensor]:
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+class TrainingLoop:
+    def __init__(
+        self,
+        name: str,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        train_set: SegmentationDataset,
+        val_set: SegmentationDataset,
+        config: LoopConfig,
+        checkpoint_path: Path,
+        hooks: StageHooks | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.optimizer = optimizer
+        self.train_set = train_set
+        self.val_set = val_set
+        self.config = config
+        self.checkpoint_path = Path(checkpoint_path)
+        self.hooks = hooks or StageHooks()
+        self.progress = progress or (lambda event: None)
+        self.cancel = cancel or NeverCancel()
+        self.steps_per_epoch = max(1, math.ceil(len(train_set) / config.batch_size))
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+        self.use_amp = config.amp and config.device.startswith("cuda")
+
+    # -- schedule -------------------------------------------------------------------------------
+    def _set_lr(self, step: int) -> None:
+        warmup = max(1, int(self.total_steps * self.config.warmup_fraction))
+        if step < warmup:
+            factor = (step + 1) / warmup
+        else:
+            progress = (step - warmup) / max(1, self.total_steps - warmup)
+            factor = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * max(factor, 0.01)
+
+    # -- main -----------------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> LoopResult:
+        state = self._load_checkpoint() if resume else None
+        start_epoch = state["epoch"] if state else 0
+        step = state["step"] if state else 0
+        history = list(state["history"]) if state else []
+        best = {"dice": state["best_val_dice"], "epoch": state["best_epoch"]} if state else {"dice": -1.0, "epoch": 0}
+        best_state = self._trainable_snapshot() if state is None else state["best_state"]
+        started = time.perf_counter()
+        steps_done_here = 0
+        for epoch in range(start_epoch, self.config.epochs):
+            self.train_set.set_epoch(epoch)
+            loader = DataLoader(
+                self.train_set,
+                batch_size=self.config.batch_size,
+                shuffle=True,
+                drop_last=len(self.train_set) > self.config.batch_size,
+                collate_fn=_collate,
+                num_workers=self.config.num_workers,
+                generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch),
+                persistent_workers=False,
+            )
+            self.model.train()
+            self.hooks.prepare_train_mode(self.model)
+            losses = []
+            for batch in loader:
+                if self.cancel.is_set():
+                    raise TrainingCancelled(f"{self.name} cancelled at epoch {epoch + 1}; resume with --resume")
+                loss = self._train_step(batch, step)
+                losses.append(loss)
+                step += 1
+                steps_done_here += 1
+                elapsed = time.perf_counter() - started
+                eta = elapsed / steps_done_here * (self.total_steps - step)
+                self.progress(ProgressEvent(self.name, epoch + 1, self.config.epochs, step, self.total_steps, loss, None, eta))
+            val_dice = self.validate()
+            record = {"epoch": epoch + 1, "step": step, "loss": sum(losses) / max(1, len(losses)), "val_dice": val_dice}
+            history.append(record)
+            if self.hooks.eligible_for_best(step) and val_dice > best["dice"]:
+                best = {"dice": val_dice, "epoch": epoch + 1}
+                best_state = self._trainable_snapshot()
+            elif best["epoch"] == 0 and not self.hooks.eligible_for_best(step):
+                best_state = self._trainable_snapshot()  # latest until an eligible epoch exists
+            self._save_checkpoint(epoch + 1, step, history, best, best_state)
+            eta = (time.perf_counter() - started) / steps_done_here * (self.total_steps - step) if steps_done_here else 0.0
+            self.progress(ProgressEvent(self.name, epoch + 1, self.config.epochs, step, self.total_steps,
+                                        record["loss"], val_dice, eta, f"epoch {epoch + 1} val Dice {val_dice:.4f}"))
+        if best["epoch"] == 0:  # no eligible epoch (very short runs): keep the last
+            best = {"dice": history[-1]["val_dice"] if history else float("nan"), "epoch": len(history)}
+            best_state = self._trainable_snapshot()
+        return LoopResult(best_state, best["dice"], best["epoch"], history, time.perf_counter() - started)
+
+    def _train_step(self, batch: dict[str, torch.Tensor], step: int) -> float:
+        self._set_lr(step)
+        batch = {k: v.to(self.config.device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+            logits = self.model(batch["image"], batch["box"])
+            loss = bce_dice_loss(logits, batch["target"], batch["valid"])
+            if self.hooks.extra_loss is not None:
+                loss = loss + self.hooks.extra_loss()
+        value = float(loss.detach())
+        if not math.isfinite(value) or value > EXPLODED_LOSS:
+            raise TrainingDiverged(
+                f"{self.name}: loss became {value} at step {step + 1}; lower the learning rate and retry "
+                "(nothing was saved from this run)"
+            )
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.config.grad_clip)
+        self.optimizer.step()
+        if self.hooks.after_step is not None:
+            self.hooks.after_step(step)
+        self.optimizer.zero_grad(set_to_none=True)
+        return value
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        if len(self.val_set) == 0:
+            return float("nan")
+        self.model.eval()
+        loader = DataLoader(self.val_set, batch_size=self.config.batch_size, shuffle=False, collate_fn=_collate)
+        scores = []
+        for batch in loader:
+            batch = {k: v.to(self.config.device) for k, v in batch.items()}
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
+                logits = self.model(batch["image"], batch["box"])
+            scores.append(batch_dice(logits, batch["target"], batch["valid"]).float().cpu())
+        return float(torch.cat(scores).mean())
+
+    # -- state ----------------------------------------------------------------------------------
+    def _trainable_snapshot(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the whole state (base, adapters, quantiser state): simple and exact."""
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+
+    def _save_checkpoint(self, epoch, step, history, best, best_state) -> None:
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "epoch": epoch,
+            "step": step,
+            "history": history,
+            "best_val_dice": float(best["dice"]),
+            "best_epoch": int(best["epoch"]),
+            "best_state": best_state,
+            "model": self._trainable_snapshot(),
+            "optimizer": self.optimizer.state_dict(),
+            "extra": self.hooks.extra_state(),
+        }
+        partial = self.checkpoint_path.with_suffix(".partial")
+        torch.save(payload, partial)
+        partial.replace(self.checkpoint_path)
+
+    def _load_checkpoint(self) -> dict | None:
+        if not self.checkpoint_path.is_file():
+            return None
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"], strict=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.hooks.load_extra_state(state.get("extra", {}))
+        return state

@@ -1,0 +1,76 @@
+"""Training data listed in a manifest CSV (``id,image,mask,split``), validated row by row.
+
+Paths are relative to the CSV or absolute. Masks: 0 background, 255 lung, 127 ignore. A bad row
+(missing file, unreadable image, size mismatch, empty mask) is reported with its row number and
+skipped; it never stops a run.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REQUIRED_COLUMNS = ("id", "image", "mask", "split")
+
+
+class ManifestError(Exception):
+    """The manifest as a whole is unusable (missing, unreadable, wrong columns)."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    image: Path
+    mask: Path
+    split: str
+    row: int
+
+
+@dataclass
+class Manifest:
+    path: Path
+    samples: list[Sample]
+    problems: list[str] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Sample]:
+        return [s for s in self.samples if s.split == name]
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as error:
+        raise ManifestError(f"{path}: cannot open the manifest ({error.strerror or error})") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        lacking = [c for c in REQUIRED_COLUMNS if c not in columns]
+        if lacking:
+            raise ManifestError(f"{path}: manifest lacks column(s) {', '.join(lacking)} (needs {','.join(REQUIRED_COLUMNS)})")
+        samples, problems = [], []
+        for row_number, row in enumerate(reader, start=2):
+            sample, problem = _sample_from_row(path.parent, row, row_number)
+            if problem:
+                problems.append(f"{path}:{row_number}: {problem}; row skipped")
+            else:
+                samples.append(sample)
+    return Manifest(path, samples, problems)
+
+
+def _sample_from_row(base: Path, row: dict, row_number: int) -> tuple[Sample | None, str]:
+    values = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS}
+    empty = [k for k, v in values.items() if not v]
+    if empty:
+        return None, f"empty {', '.join(empty)}"
+    image, mask = _resolve(base, values["image"]), _resolve(base, values["mask"])
+    for label, file in (("image", image), ("mask", mask)):
+        if not file.is_file():
+            return None, f"{label} file not found: {file}"
+    return Sample(values["id"], image, mask, values["split"], row_number), ""
+
+
+def _resolve(base: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else base / candidate

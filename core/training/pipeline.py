@@ -1,0 +1,160 @@
+"""``adaqat train``: data -> stage 1 (AdaLoRA, FP32 model) -> stage 2 (QAT, INT8 model).
+
+The output folder holds ``model-fp32/`` and (after stage 2) ``model-int8/``, each a complete model
+directory, plus the per-stage checkpoints used by ``--resume``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..models.artifact import write_model_dir
+from ..models.registry import DEFAULT_BACKBONE, default_config
+from ..models.safe_weights import sha256_of
+from .adapters import AdapterConfig
+from .card import library_versions, model_version, utc_now
+from .dataset import SegmentationDataset
+from .example import Example, load_example_cache
+from .loop import LoopConfig
+from .progress import ProgressEvent
+from .stage1 import Stage1Config, run_stage1
+
+FP32_DIR, INT8_DIR = "model-fp32", "model-int8"
+
+
+@dataclass
+class TrainConfig:
+    backbone: str = DEFAULT_BACKBONE
+    base_weights: str | None = None  # None: the bundled LiteMedSAM weights (lite_medsam) / random (ViT)
+    image_size: int | None = None
+    epochs: int = 40
+    batch_size: int = 8
+    stages: str = "both"  # "1", "2" or "both"
+    device: str = "cpu"
+    seed: int = 0
+    auto_prompt_probability: float = 0.5
+    augment: bool = True
+    max_train_images: int | None = None
+    max_val_images: int | None = None
+    num_workers: int = 0
+    model_name: str = "cxr-lungs-adaqat"
+    stage1: Stage1Config = field(default_factory=Stage1Config)
+    qat_epochs: int = 10
+    qat_lr: float = 2e-5
+    qat_policy: str = "merged"
+
+    def to_json(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+@dataclass
+class TrainData:
+    train: list[Example]
+    val: list[Example]
+    problems: list[str]
+
+
+def load_train_data(data_path: str | Path, image_size: int, config: TrainConfig) -> TrainData:
+    """From a manifest CSV (decoded here) or a prepared example cache (.npz)."""
+    if str(data_path).endswith(".npz"):
+        splits = load_example_cache(data_path)
+        train, val = splits.get("train", []), splits.get("val", [])
+        if train and train[0].image.shape[0] != image_size:
+            raise ValueError(f"{data_path}: examples are {train[0].image.shape[0]} px, the model needs {image_size} px")
+        return TrainData(train[: config.max_train_images], val[: config.max_val_images], [])
+    from .examples import load_examples  # decoding needs OpenCV / pydicom
+    from .manifest import read_manifest
+
+    manifest = read_manifest(data_path)
+    train_samples = manifest.split("train")[: config.max_train_images]
+    val_samples = manifest.split("val")[: config.max_val_images]
+    train, train_problems = load_examples(train_samples, image_size)
+    val, val_problems = load_examples(val_samples, image_size)
+    return TrainData(train, val, manifest.problems + train_problems + val_problems)
+
+
+def datasets(data: TrainData, config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
+    train_set = SegmentationDataset(data.train, train=config.augment, seed=config.seed,
+                                    auto_prompt_probability=config.auto_prompt_probability)
+    if not config.augment:
+        train_set.train = False
+    return train_set, SegmentationDataset(data.val, train=False)
+
+
+def base_weights_for(config: TrainConfig) -> tuple[str | None, str]:
+    """(weights argument for build_backbone, sha256 recorded in the card)."""
+    if config.base_weights:
+        return config.base_weights, sha256_of(config.base_weights)
+    if config.backbone == "lite_medsam":
+        from ..models.lite_medsam import pretrained_weights_path
+
+        return "pretrained", sha256_of(pretrained_weights_path())
+    return None, "random-init"
+
+
+def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, resume: bool = False,
+          progress=None, cancel=None) -> dict[str, Path]:
+    """Run the requested stages; returns the model directories written."""
+    torch.manual_seed(config.seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    emit = progress or (lambda event: None)
+    backbone_config = default_config(config.backbone, config.image_size)
+    image_size = int(backbone_config["image_size"])
+    data = load_train_data(manifest_path, image_size, config)
+    for problem in data.problems:
+        emit(ProgressEvent("prepare", 0, config.epochs, 0, 0, message=problem))
+    if not data.train:
+        raise ValueError(f"{manifest_path}: no usable training images (split 'train')")
+    train_set, val_set = datasets(data, config)
+    loop_config = LoopConfig(epochs=config.epochs, batch_size=config.batch_size, device=config.device,
+                             num_workers=config.num_workers, seed=config.seed)
+    weights_arg, base_sha = base_weights_for(config)
+    written: dict[str, Path] = {}
+    if config.stages in ("1", "both"):
+        result = run_stage1(config.backbone, weights_arg, backbone_config if config.backbone != "lite_medsam" else None,
+                            train_set, val_set, loop_config, config.stage1, out_dir, resume, progress, cancel)
+        created = utc_now()
+        digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in list(result.merged_state.values())[:8])).hexdigest()
+        card = {
+            "name": config.model_name,
+            "version": model_version(created, digest),
+            "backbone": config.backbone,
+            "backbone_config": backbone_config,
+            "precision": "fp32",
+            "created": created,
+            "base_weights_sha256": base_sha,
+            "method": "AdaLoRA stage 1",
+            "adapter": {**config.stage1.adapters.to_json(), "final_rank_pattern": result.rank_pattern,
+                        "final_total_rank": sum(result.rank_pattern.values())},
+            "training": {
+                "train_images": len(data.train),
+                "val_images": len(data.val),
+                "skipped_rows": len(data.problems),
+                "epochs": config.epochs,
+                "best_epoch": result.loop.best_epoch,
+                "seconds": round(result.loop.seconds, 1),
+                "history": result.loop.history,
+                "config": config.to_json(),
+            },
+            "metrics": {"val_dice_auto_model_resolution": result.loop.best_val_dice},
+            "parameters": {
+                "trainable": result.trainable_parameters,
+                "total_with_adapters": result.total_parameters,
+                "full_finetune": result.full_finetune_parameters,
+                "reduction_vs_full": round(result.full_finetune_parameters / max(1, result.trainable_parameters), 2),
+            },
+            "versions": library_versions(),
+        }
+        written["fp32"] = write_model_dir(out_dir / FP32_DIR, card, result.merged_state)
+    if config.stages in ("2", "both"):
+        from .stage2 import run_stage2
+
+        written["int8"] = run_stage2(out_dir / FP32_DIR, out_dir, train_set, val_set, loop_config, config,
+                                     resume=resume, progress=progress, cancel=cancel)
+    return written
