@@ -1,0 +1,1 @@
+"""The AdaQAT desktop viewer (PySide6). Observes and drives ``core``; holds no engine logic."""

@@ -97,8 +97,6 @@ def build_menus(window: QMainWindow, acts: WindowActions, undo, redo, docks) -> 
     recent = file_menu.addMenu("Open &recent")
     file_menu.addSeparator()
     file_menu.addAction(acts.save)
-    export = file_menu.addMenu("&Export")
-    export.addActions([acts.export_png, acts.export_seg, acts.export_csv])
     file_menu.addSeparator()
     file_menu.addActions([acts.settings, acts.quit])
 

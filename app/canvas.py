@@ -94,10 +94,19 @@ class ImageCanvas(QGraphicsView):
         self._fit_on_resize = False
         self.zoom_changed.emit(self.scale_factor())
 
-    def zoom_by(self, factor: float) -> None:
+    def zoom_by(self, factor: float, about: QPoint | None = None) -> None:
+        """Zoom by ``factor`` keeping the image point under ``about`` (viewport pixels) in place."""
         target = min(MAX_SCALE, max(MIN_SCALE, self.scale_factor() * factor))
         factor = target / max(self.scale_factor(), 1e-9)
+        about = about if about is not None else self.viewport().rect().center()
+        fixed = self.mapToScene(about)
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.scale(factor, factor)
+        self.setTransformationAnchor(anchor)
+        moved = self.mapFromScene(fixed) - about
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + moved.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + moved.y())
         self._fit_on_resize = False
         self.zoom_changed.emit(self.scale_factor())
 
@@ -113,7 +122,7 @@ class ImageCanvas(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y() or event.angleDelta().x()
         if delta and self.image_size:
-            self.zoom_by(WHEEL_STEP**delta)
+            self.zoom_by(WHEEL_STEP**delta, event.position().toPoint())
         event.accept()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:

@@ -36,6 +36,7 @@ class InfoPanel(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(form)
         layout.addWidget(self.warnings)
+        layout.addStretch(1)
 
     def show_study(self, study: Study | None) -> None:
         if study is None:

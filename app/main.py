@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from .excepthook import install_excepthook
     from .main_window import MainWindow
     from .settings import APPLICATION, ORGANIZATION
     from .theme import apply_dark_theme
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     window = MainWindow(model_name=args.model, store_path=Path(args.store) if args.store else None)
+    previous_hook = install_excepthook(window.status.message)
     taker = None
     if args.screenshot:
         from .screenshot import ScreenshotTaker
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         window.open_paths(files, activate_first=True)
     code = app.exec()
     window.close()
+    sys.excepthook = previous_hook
     if taker is not None and taker.exit_code is not None:
         return taker.exit_code
     return int(code)

@@ -12,17 +12,19 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
+from core.export.measurements import UNIT_CM2, lung_area, lung_fraction
 from core.store import AnnotationStore, StoreError, image_ref
 
-from . import training_dialog
-from .actions import TOOLS, ToolbarWidgets, WindowActions, build_menus, build_toolbar
+from . import help_dialogs, training_dialog
+from .actions import ToolbarWidgets, WindowActions, build_menus, build_toolbar
 from .canvas import ImageCanvas
 from .document import ImageDocument
 from .export_actions import ExportActions
 from .icons import icon
 from .info_panel import InfoPanel
+from .mask_controller import MaskController
 from .measurements_panel import MeasurementsPanel
 from .overlay_panel import OverlayPanel
 from .problems_panel import ProblemsPanel
@@ -33,7 +35,6 @@ from .settings import Settings
 from .settings_dialog import SettingsDialog
 from .status_bar import ViewerStatusBar
 from .study_service import StudyService
-from .tools import BoxPromptTool, BrushTool, PointPromptTool, PolygonTool, PromptMarks, Tool
 from .window_level import WindowLevel
 from .worklist import WorklistPanel
 
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("AdaQAT Viewer")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
+        self._store_problem = ""
         self.store = self._open_store(store_path or self.settings.store_path())
         self.document = ImageDocument(self.store, self.settings.reader_name(), self)
         self._activate_batch: int | None = None
@@ -61,8 +63,6 @@ class MainWindow(QMainWindow):
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
         self.window_level = WindowLevel(self)
-        self.prompts = PromptMarks(self.canvas.scene())
-        self.tools = self._make_tools()
 
         self.worklist = WorklistPanel()
         self.problems = ProblemsPanel()
@@ -90,6 +90,8 @@ class MainWindow(QMainWindow):
 
         self.studies = StudyService(self)
         self.segmentation = SegmentationService(loaded_model, self)
+        self.masks = MaskController(self.canvas, self.document, self.segmentation, self.status.message, self)
+        self.tools, self.prompts = self.masks.tools, self.masks.prompts
         self._connect()
         self._restore_window()
         self.canvas.overlay.set_opacity(self.settings.overlay_opacity() / 100.0)
@@ -107,26 +109,6 @@ class MainWindow(QMainWindow):
             fallback = Path(tempfile.mkdtemp(prefix="adaqat-store-"))
             log.warning("annotation store unavailable; using a temporary store")
             return AnnotationStore(fallback)
-
-    def _make_tools(self) -> dict[str, Tool | None]:
-        scene, source = self.canvas.scene(), self.document.mask_or_empty
-        tools: dict[str, Tool | None] = {
-            "hand": None,
-            "brush": BrushTool(scene, source, paint=True, parent=self),
-            "eraser": BrushTool(scene, source, paint=False, parent=self),
-            "polygon_add": PolygonTool(scene, source, paint=True, parent=self),
-            "polygon_erase": PolygonTool(scene, source, paint=False, parent=self),
-            "box": BoxPromptTool(scene, source, parent=self),
-            "point_positive": PointPromptTool(scene, source, positive=True, parent=self),
-            "point_negative": PointPromptTool(scene, source, positive=False, parent=self),
-        }
-        for tool in tools.values():
-            if tool is not None:
-                tool.edit_finished.connect(self._on_edit_finished)
-        tools["box"].box_prompted.connect(self._on_box_prompt)
-        tools["point_positive"].point_prompted.connect(self._on_point_prompt)
-        tools["point_negative"].point_prompted.connect(self._on_point_prompt)
-        return tools
 
     def _dock(self, title: str, name: str, widget: QWidget, area, scroll: bool = False) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -150,8 +132,11 @@ class MainWindow(QMainWindow):
         mask_box = QWidget()
         layout = QVBoxLayout(mask_box)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
         layout.addWidget(self.overlay_panel)
         layout.addWidget(self.measurements)
+        for compact in (mask_box, self.review):  # these keep their natural height; the info panel takes the rest
+            compact.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.review_dock = self._dock("Review", "reviewDock", self.review, right)
         self.mask_dock = self._dock("Mask", "maskDock", mask_box, right)
         self.info_dock = self._dock("Image information", "infoDock", self.info, right, scroll=True)
@@ -162,6 +147,8 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomRightCorner, right)
         self.resizeDocks([self.worklist_dock], [290], Qt.Orientation.Horizontal)
         self.resizeDocks([self.review_dock], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.review_dock, self.mask_dock],
+                         [self.review.sizeHint().height() + 30, mask_box.sizeHint().height() + 30], Qt.Orientation.Vertical)
 
     def _connect(self) -> None:
         a = self.acts
@@ -175,14 +162,14 @@ class MainWindow(QMainWindow):
         a.zoom_in.triggered.connect(lambda: self.canvas.zoom_by(1.25))
         a.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         a.invert.toggled.connect(self.window_level.set_invert)
-        a.reset_window.triggered.connect(lambda: self.toolbar_widgets.presets.setCurrentIndex(0) or self.window_level.select(0))
+        a.reset_window.triggered.connect(self._reset_window)
         a.toggle_mask.toggled.connect(self._set_mask_visible)
         a.contour_mode.toggled.connect(lambda on: self.overlay_panel.contour.setChecked(on) if on else self.overlay_panel.fill.setChecked(True))
         a.tool_group.triggered.connect(lambda action: self.set_tool(action.data()))
         a.brush_bigger.triggered.connect(lambda: self.toolbar_widgets.brush_size.setValue(int(self.toolbar_widgets.brush_size.value() * 1.25) + 1))
         a.brush_smaller.triggered.connect(lambda: self.toolbar_widgets.brush_size.setValue(max(1, int(self.toolbar_widgets.brush_size.value() / 1.25))))
-        a.clear_prompts.triggered.connect(self.clear_prompts)
-        a.rerun_auto.triggered.connect(self.rerun_automatic)
+        a.clear_prompts.triggered.connect(self.masks.clear_prompts)
+        a.rerun_auto.triggered.connect(self.masks.rerun_automatic)
         a.accept.triggered.connect(lambda: self.set_review("accepted"))
         a.corrected.triggered.connect(lambda: self.set_review("corrected"))
         a.reject.triggered.connect(lambda: self.set_review("rejected"))
@@ -192,11 +179,11 @@ class MainWindow(QMainWindow):
         a.export_seg.triggered.connect(lambda: self.exports.export_seg())
         a.export_csv.triggered.connect(lambda: self.exports.export_csv())
         a.fine_tune.triggered.connect(lambda: training_dialog.open_training_dialog(self, str(self.store.root)))
-        a.shortcuts_help.triggered.connect(self.show_shortcuts)
-        a.about.triggered.connect(self.show_about)
+        a.shortcuts_help.triggered.connect(lambda: help_dialogs.show_shortcuts(self))
+        a.about.triggered.connect(lambda: help_dialogs.show_about(self, self.store.root))
 
         self.toolbar_widgets.presets.currentIndexChanged.connect(self._on_preset_chosen)
-        self.toolbar_widgets.brush_size.valueChanged.connect(self._set_brush_size)
+        self.toolbar_widgets.brush_size.valueChanged.connect(self.masks.set_brush_size)
         self.canvas.window_drag_started.connect(self.window_level.begin_drag)
         self.canvas.window_dragged.connect(self.window_level.drag)
         self.canvas.window_drag_finished.connect(self.window_level.end_drag)
@@ -206,7 +193,7 @@ class MainWindow(QMainWindow):
         self.window_level.changed.connect(self._on_window_changed)
 
         self.worklist.image_activated.connect(self.open_key)
-        self.problems.problems_added.connect(lambda _n: (self.problems_dock.show(), self.problems_dock.raise_()))
+        self.problems.problems_added.connect(self._show_problems)
         self.review.review_requested.connect(self.set_review)
         self.review.navigate_requested.connect(self.go_unreviewed)
         self.overlay_panel.opacity_changed.connect(self._set_opacity)
@@ -224,13 +211,18 @@ class MainWindow(QMainWindow):
         self.studies.opened.connect(self._on_opened)
         self.studies.open_failed.connect(self._on_open_failed)
 
-        self.segmentation.result.connect(self._on_segmentation)
         self.segmentation.error.connect(self._on_segmentation_error)
         self.segmentation.model_ready.connect(self._on_model_ready)
         self.segmentation.model_failed.connect(self._on_model_failed)
         self.segmentation.busy_changed.connect(self._on_busy)
-        if getattr(self, "_store_problem", ""):
+        if self._store_problem:
             QTimer.singleShot(0, lambda: self.problems.add_problem("annotation store", self._store_problem))
+
+    def _show_problems(self, _count: int = 0) -> None:
+        """Raise the Problems dock without taking focus or much room from the image."""
+        if not self.problems_dock.isVisible():
+            self.problems_dock.show()
+            self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
 
     def _restore_window(self) -> None:
         geometry, state = self.settings.geometry(), self.settings.window_state()
@@ -299,7 +291,7 @@ class MainWindow(QMainWindow):
         if record is None:
             return
         self.segmentation.cancel_pending()
-        self.clear_prompts()
+        self.masks.clear_prompts()
         self._opening_key = key
         self.status.message(f"Opening {record.display_name}…")
         self.studies.open(str(record.path))
@@ -318,7 +310,7 @@ class MainWindow(QMainWindow):
             self.acts.invert.setChecked(False)
         self.info.show_study(opened.study)
         self.measurements.clear()
-        self.overlay_panel.set_provenance("", "", "")
+        self.overlay_panel.set_provenance(None, "")
         record = self.store.get_image(key)
         if record is not None:
             self.review.show_status(record.status, record.note, record.reader)
@@ -344,17 +336,6 @@ class MainWindow(QMainWindow):
         self.open_failed_for_screenshot.emit(reason)
 
     # -- masks ----------------------------------------------------------------------------------
-    def _on_segmentation(self, key: str, result, kind: str) -> None:
-        if key != self.document.key:
-            return
-        if kind == "auto":
-            if not self.document.accept_model_mask(result.mask, result.model):
-                self.status.message("Kept the reviewed/edited mask; the automatic result was not saved")
-        else:
-            text = {"box": "Box prompt", "points": "Point prompt", "auto": "Automatic re-run"}.get(result.prompt, "Prompt")
-            self.document.edit(result.mask, text, source="prompt", model=result.model)
-        self.status.message(f"Mask by {result.model.label} in {result.seconds:.1f} s")
-
     def _on_segmentation_error(self, key: str, message: str) -> None:
         if key == self.document.key:
             self.status.message(f"Segmentation failed: {message}")
@@ -365,54 +346,14 @@ class MainWindow(QMainWindow):
         self.canvas.overlay.set_mask(doc.mask)
         origin = doc.origin
         model = origin.model
-        self.overlay_panel.set_provenance(model.label if model else "", model.precision if model else "",
-                                          SOURCE_TEXT.get(origin.source, origin.source))
+        self.overlay_panel.set_provenance(model, SOURCE_TEXT.get(origin.source, origin.source))
         if doc.mask is not None and doc.study is not None:
-            from core.export.measurements import UNIT_CM2, lung_area, lung_fraction
-
             value, unit = lung_area(doc.mask, doc.study.pixel_spacing_mm)
             area = f"{value:.1f} {UNIT_CM2}" if unit == UNIT_CM2 else f"{int(value):,} px (spacing unknown)"
             self.measurements.show_values(area, f"{lung_fraction(doc.mask) * 100:.1f} % of the image")
         self._update_enabled()
         if doc.key is not None and doc.mask is not None:
             self.mask_shown.emit(doc.key)
-
-    def _on_edit_finished(self, mask, text: str) -> None:
-        if self.document.edit(mask, text, source="edit"):
-            self.status.message(f"{text} saved")
-
-    def _prompt_points(self):
-        return [list(p) for p in self.prompts.points], list(self.prompts.labels)
-
-    def _run_prompt(self) -> None:
-        doc = self.document
-        if doc.gray is None or doc.key is None:
-            return
-        box = self.prompts.box
-        if box is None:  # points alone: keep the whole-image box so the model still sees both lungs
-            box = (0.0, 0.0, float(doc.study.width - 1), float(doc.study.height - 1))
-        points, labels = self._prompt_points()
-        self.segmentation.prompt(doc.key, doc.gray, box=box, points=points or None, labels=labels or None)
-
-    def _on_box_prompt(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        self.prompts.set_box((x0, y0, x1, y1))
-        self._run_prompt()
-
-    def _on_point_prompt(self, x: float, y: float, label: int) -> None:
-        self.prompts.add_point(x, y, label)
-        self._run_prompt()
-
-    def clear_prompts(self) -> None:
-        for tool in self.tools.values():
-            if tool is not None:
-                tool.cancel()
-        self.prompts.clear()
-
-    def rerun_automatic(self) -> None:
-        doc = self.document
-        if doc.key is not None and doc.gray is not None:
-            self.clear_prompts()
-            self.segmentation.prompt(doc.key, doc.gray)  # no prompt = automatic, applied as an undoable step
 
     def save_now(self) -> None:
         if self.document.save_now():
@@ -448,10 +389,6 @@ class MainWindow(QMainWindow):
         self.canvas.set_tool(self.tools[name], hand=name == "hand")
         self.canvas.setFocus()
 
-    def _set_brush_size(self, size: int) -> None:
-        for name in ("brush", "eraser"):
-            self.tools[name].set_size(size)
-
     def _set_mask_visible(self, visible: bool) -> None:
         self.canvas.overlay.set_visible(visible)
         if self.overlay_panel.show_mask.isChecked() != visible:
@@ -472,6 +409,13 @@ class MainWindow(QMainWindow):
         combo.addItems(self.window_level.preset_names())
         combo.setCurrentIndex(0)
         combo.blockSignals(False)
+
+    def _reset_window(self) -> None:
+        combo = self.toolbar_widgets.presets
+        if combo.currentIndex() != 0:
+            combo.setCurrentIndex(0)  # renders through _on_preset_chosen
+        else:
+            self.window_level.select(0)
 
     def _on_preset_chosen(self, index: int) -> None:
         if index >= 0:
@@ -544,30 +488,14 @@ class MainWindow(QMainWindow):
         self.document.close()
         self.canvas.clear()
         self.store.close()
+        self._store_problem = ""
         self.store = self._open_store(path)
+        if self._store_problem:
+            self.problems.add_problem("annotation store", self._store_problem)
         self.document.store = self.store
         self.worklist.clear()
         self._populate_from_store()
         self._update_enabled()
-
-    def show_shortcuts(self) -> None:
-        rows = [(t, ", ".join(k)) for _n, t, k, _i in TOOLS] + [
-            ("Open / Save / Undo / Redo", "Ctrl+O / Ctrl+S / Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y"),
-            ("Fit / 1:1 / Invert / Mask / Contour", "F / 1 / I / M / O"),
-            ("Window/level", "right-drag"), ("Pan", "middle-drag, Space+drag, H"), ("Zoom", "wheel (about the cursor)"),
-            ("Brush size", "[ and ]"), ("Polygon: close / undo vertex", "double-click or Enter / Backspace"),
-            ("Accept / Corrected / Reject", "A / C / R"), ("Next / previous unreviewed", "N, PageDown / Shift+N, PageUp"),
-            ("Clear prompts, cancel", "Esc"),
-        ]
-        html = "<table>" + "".join(f"<tr><td>{a}&nbsp;&nbsp;</td><td><b>{b}</b></td></tr>" for a, b in rows) + "</table>"
-        QMessageBox.information(self, "Keyboard shortcuts", html)
-
-    def show_about(self) -> None:
-        from core import __version__
-
-        QMessageBox.about(self, "About AdaQAT Viewer",
-                          f"<b>AdaQAT Viewer</b> {__version__}<br>Offline chest X-ray lung segmentation and review.<br>"
-                          f"Annotation store: {self.store.root}")
 
     # -- drag and drop, closing -----------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:

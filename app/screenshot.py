@@ -23,6 +23,8 @@ class ScreenshotTaker(QObject):
         self.exit_code: int | None = None
         window.mask_shown.connect(self._on_mask_shown)
         window.open_failed_for_screenshot.connect(self._fail)
+        window.segmentation.model_failed.connect(lambda message: self._fail(f"model unavailable: {message}"))
+        window.segmentation.error.connect(lambda _key, message: self._fail(f"segmentation failed: {message}"))
         self._timeout = QTimer(self)
         self._timeout.setSingleShot(True)
         self._timeout.timeout.connect(lambda: self._fail(f"no mask shown within {timeout_s:.0f} s"))

@@ -39,6 +39,11 @@ class SegmentationService(QObject):
         self._worker.model_failed.connect(self._on_model_failed)
 
     @property
+    def last_run_thread(self) -> int | None:
+        """Python thread id that ran the model last (never the GUI thread)."""
+        return self._worker.last_run_thread
+
+    @property
     def busy(self) -> bool:
         return bool(self._pending)
 

@@ -7,11 +7,12 @@ the user's real settings; otherwise Qt's native per-user store is used under the
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+
+from core.store import default_reader_name
 
 ORGANIZATION = "AdaQAT"
 APPLICATION = "AdaQAT Viewer"
@@ -36,13 +37,6 @@ def default_store_path() -> Path:
     """
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
     return (Path(base) if base else Path.home() / ".adaqat") / "store"
-
-
-def os_user_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name (containers, services): stay usable
-        return "reader"
 
 
 class Settings:
@@ -89,8 +83,9 @@ class Settings:
         self.q.setValue("store/path", str(path))
 
     def reader_name(self) -> str:
+        """The configured reader, else the store's default ($ADAQAT_READER, else the OS user)."""
         value = str(self.q.value("review/reader", "") or "").strip()
-        return value or os_user_name()
+        return value or default_reader_name()
 
     def set_reader_name(self, name: str) -> None:
         self.q.setValue("review/reader", name.strip())

@@ -9,6 +9,7 @@ GUI can drop answers that arrive after the user has moved on.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,6 @@ class SegmentWorker(QObject):
     model_failed = Signal(str)
     finished = Signal(int, str, object, str)  # request id, image key, SegmentationResult, kind
     failed = Signal(int, str, str)  # request id, image key, message
-    started = Signal(int)
 
     def __init__(self, latest: LatestRequest, loaded=None) -> None:
         super().__init__()
@@ -117,6 +117,7 @@ class SegmentWorker(QObject):
         self._loaded = loaded
         self._predictor = None
         self._encoded_key: str | None = None
+        self.last_run_thread: int | None = None  # thread id of the last model run (tests check it is not the GUI's)
 
     @Slot(str, str, int)
     def load_model(self, name: str, device: str, threads: int) -> None:
@@ -149,7 +150,7 @@ class SegmentWorker(QObject):
         if self._predictor is None:
             self.failed.emit(request, key, "no model loaded (see Settings > Model)")
             return
-        self.started.emit(request)
+        self.last_run_thread = threading.get_ident()
         try:
             if self._encoded_key != key or not self._predictor.has_image:
                 self._encoded_key = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-from ..evaluation.report import SUMMARY_COLUMNS, format_table, summaries_to_json, summary_rows
-from ..evaluation.runner import PROMPTS, compare, evaluate
 from ..training.manifest import ManifestError, read_manifest
 from .common import ModelLoadError, add_runtime_options, fail, open_model
+
+PROMPTS = ("auto", "box")  # core.evaluation.runner.PROMPTS; imported lazily with the image readers
 
 
 def add_parser(sub) -> None:
@@ -25,6 +25,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..evaluation.report import SUMMARY_COLUMNS, format_table, summaries_to_json, summary_rows
+    from ..evaluation.runner import compare, evaluate
+
     try:
         manifest = read_manifest(args.data)
     except ManifestError as error:

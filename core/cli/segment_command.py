@@ -7,11 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from ..export.mask_png import export_mask_png
-from ..io import StudyReadError, load_study
-from ..io.discover import find_study_files
-from ..io.model_input import model_gray
-from ..segment.predictor import Predictor
 from .common import ModelLoadError, add_runtime_options, fail, open_model
 
 
@@ -26,6 +21,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..export.mask_png import export_mask_png
+    from ..io import StudyReadError, load_study
+    from ..io.model_input import model_gray
+    from ..segment.predictor import Predictor
+
     try:
         loaded, device = open_model(args.model, args)
     except (ModelLoadError, RuntimeError) as error:
@@ -70,6 +70,8 @@ def run(args) -> int:
 
 
 def _collect(inputs: list[str]) -> tuple[list[Path], list[str]]:
+    from ..io.discover import find_study_files
+
     existing = [Path(p) for p in inputs if Path(p).exists()]
     missing = [f"{p}: no such file or folder" for p in inputs if not Path(p).exists()]
     return find_study_files(existing), missing

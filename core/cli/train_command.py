@@ -25,7 +25,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE)
     parser.add_argument("--checkpoint", default=None, help="base weights file (required for real SAM ViT weights)")
     parser.add_argument("--image-size", type=int, default=None, help="input size for SAM ViT backbones (e.g. 512)")
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=40, help="epochs (the most, with --time-budget)")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help="choose the stage-1 epoch count from measured step times to finish in about this long")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--stages", choices=("1", "2", "both"), default="both")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
@@ -79,6 +81,7 @@ def config_from_args(args, device: str) -> TrainConfig:
         qat_epochs=args.qat_epochs,
         qat_lr=args.qat_lr,
         qat_policy=args.qat_policy,
+        time_budget_s=args.time_budget,
     )
 
 
@@ -130,7 +133,7 @@ class ProgressBar:
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.stage == "prepare":
-            print(f"warning: {event.message}", file=sys.stderr)
+            print(event.message, file=sys.stderr)
             return
         width = 24
         filled = int(width * event.step / max(1, event.steps))

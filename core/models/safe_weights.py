@@ -37,11 +37,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise ModelLoadError(
-            f"{path}: refused, the file holds more than plain weights ({first_line}); "
-            "convert it to safetensors or a plain state dict"
-        ) from None
+        detail = _unpickler_detail(str(error))
+        if "global" in detail.lower():
+            raise ModelLoadError(
+                f"{path}: refused, the file holds more than plain weights ({detail}); "
+                "convert it to safetensors or a plain state dict"
+            ) from None
+        raise ModelLoadError(f"{path}: not a readable PyTorch weight file ({detail})") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise ModelLoadError(f"{path}: not a readable PyTorch weight file ({str(error).splitlines()[0]})") from None
     for wrapper_key in ("model", "state_dict"):
@@ -72,3 +74,13 @@ def load_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], source
     if problems:
         raise ModelLoadError(f"{source}: weights do not match this model: " + "; ".join(problems))
     module.load_state_dict(state, strict=True)
+
+
+def _unpickler_detail(message: str) -> str:
+    """The informative line of torch's long weights-only error ("Unsupported global: ...")."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if "WeightsUnpickler error" in line:
+            rest = line.split("WeightsUnpickler error:", 1)[1].strip()
+            return rest or (lines[index + 1] if index + 1 < len(lines) else "unreadable")
+    return lines[0] if lines else "unreadable"

@@ -55,6 +55,18 @@ class PromptableSegmenter(nn.Module):
 
         ``boxes`` (B,4) and ``points`` ((B,N,2), (B,N) labels 1/0) are in model-input pixels.
         """
+        if self.backbone != "lite_medsam" and embeddings.shape[0] > 1:
+            # segment-anything's decoder pairs ONE image embedding with a batch of prompts
+            # (repeat_interleave); LiteMedSAM's pairs image i with prompt i. Decode image by image.
+            outputs = [
+                self.decode(
+                    embeddings[i : i + 1],
+                    None if boxes is None else boxes[i : i + 1],
+                    None if points is None else (points[0][i : i + 1], points[1][i : i + 1]),
+                )
+                for i in range(embeddings.shape[0])
+            ]
+            return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
         sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=None)
         return self.mask_decoder(
             image_embeddings=embeddings,

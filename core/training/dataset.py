@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from .augment import AugmentConfig, augment
 from .example import IGNORE, LUNG, Example
-from .prompts import training_box, whole_image_box
+from .prompts import mask_box, training_box, whole_image_box
 
 
 class SegmentationDataset(Dataset):
@@ -23,6 +23,7 @@ class SegmentationDataset(Dataset):
         seed: int = 0,
         auto_prompt_probability: float = 0.5,
         augment_config: AugmentConfig | None = None,
+        eval_prompt: str = "auto",
     ) -> None:
         self.examples = examples
         self.train = train
@@ -30,6 +31,7 @@ class SegmentationDataset(Dataset):
         self.epoch = 0
         self.auto_prompt_probability = auto_prompt_probability
         self.augment_config = augment_config or AugmentConfig()
+        self.eval_prompt = eval_prompt  # without augmentation: "auto" (whole image) or "box" (ground truth)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -45,6 +47,8 @@ class SegmentationDataset(Dataset):
             rng = np.random.default_rng((self.seed, self.epoch, index))
             image, mask = augment(image, mask, rng, self.augment_config)
             box = training_box(mask[0].numpy(), example.region_hw, rng, self.auto_prompt_probability)
+        elif self.eval_prompt == "box" and mask_box(example.mask) is not None:
+            box = mask_box(example.mask)
         else:
             box = whole_image_box(example.region_hw)
         return {

@@ -199,6 +199,7 @@ class TrainingLoop:
     def _save_checkpoint(self, epoch, step, history, best, best_state) -> None:
         self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
+            "epochs": self.config.epochs,
             "epoch": epoch,
             "step": step,
             "history": history,

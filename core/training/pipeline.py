@@ -47,6 +47,7 @@ class TrainConfig:
     qat_epochs: int = 10
     qat_lr: float = 2e-5
     qat_policy: str = "merged"
+    time_budget_s: float | None = None  # stage 1 picks its epoch count to fit (never more than ``epochs``)
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -108,7 +109,7 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
     image_size = int(backbone_config["image_size"])
     data = load_train_data(manifest_path, image_size, config)
     for problem in data.problems:
-        emit(ProgressEvent("prepare", 0, config.epochs, 0, 0, message=problem))
+        emit(ProgressEvent("prepare", 0, config.epochs, 0, 0, message=f"warning: {problem}"))
     if not data.train:
         raise ValueError(f"{manifest_path}: no usable training images (split 'train')")
     train_set, val_set = datasets(data, config)
@@ -118,7 +119,8 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
     written: dict[str, Path] = {}
     if config.stages in ("1", "both"):
         result = run_stage1(config.backbone, weights_arg, backbone_config if config.backbone != "lite_medsam" else None,
-                            train_set, val_set, loop_config, config.stage1, out_dir, resume, progress, cancel)
+                            train_set, val_set, loop_config, config.stage1, out_dir, resume, progress, cancel,
+                            time_budget_s=None if resume else config.time_budget_s)
         created = utc_now()
         digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in list(result.merged_state.values())[:8])).hexdigest()
         card = {
@@ -136,7 +138,7 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
                 "train_images": len(data.train),
                 "val_images": len(data.val),
                 "skipped_rows": len(data.problems),
-                "epochs": config.epochs,
+                "epochs": loop_config.epochs,
                 "best_epoch": result.loop.best_epoch,
                 "seconds": round(result.loop.seconds, 1),
                 "history": result.loop.history,

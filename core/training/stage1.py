@@ -18,7 +18,9 @@ from .adapters import (
     count_parameters,
     orthogonality_penalty,
 )
+from .budget import epochs_within, seconds_per_step
 from .dataset import SegmentationDataset
+from .progress import ProgressEvent
 from .loop import LoopConfig, LoopResult, StageHooks, TrainingLoop
 
 
@@ -73,9 +75,20 @@ def run_stage1(
     resume: bool = False,
     progress=None,
     cancel=None,
+    time_budget_s: float | None = None,
 ) -> Stage1Result:
     model = build_backbone(backbone, base_weights, backbone_config)
     full_count = sum(p.numel() for p in model.parameters())
+    checkpoint_path = Path(work_dir) / "stage1_checkpoint.pt"
+    if resume and checkpoint_path.is_file():  # the epoch count (maybe budget-chosen) is the original run's
+        loop_config.epochs = int(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["epochs"])
+    elif time_budget_s:
+        step_s = seconds_per_step(model.to(loop_config.device), train_set, loop_config.batch_size, loop_config.device)
+        loop_config.epochs = epochs_within(time_budget_s, step_s, len(train_set), len(val_set),
+                                           loop_config.batch_size, loop_config.epochs)
+        if progress:
+            progress(ProgressEvent("prepare", 0, loop_config.epochs, 0, 0,
+                                   message=f"{step_s:.2f} s per step: {loop_config.epochs} epochs fit in {time_budget_s:.0f} s"))
     steps_per_epoch = max(1, -(-len(train_set) // loop_config.batch_size))
     total_steps = steps_per_epoch * loop_config.epochs
     wrapped = add_adapters(model, config.adapters, total_steps)
@@ -90,7 +103,7 @@ def run_stage1(
         prepare_train_mode=freeze_batchnorm
     )
     loop = TrainingLoop("stage1", model, optimizer, train_set, val_set, loop_config,
-                        Path(work_dir) / "stage1_checkpoint.pt", hooks, progress, cancel)
+                        checkpoint_path, hooks, progress, cancel)
     result = loop.run(resume=resume)
     model.load_state_dict(result.best_state)
     ranks = effective_ranks(model)

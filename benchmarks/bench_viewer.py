@@ -1,0 +1,177 @@
+"""Viewer latency: open -> image shown, open -> mask shown, and the longest GUI stall meanwhile.
+
+Drives the real MainWindow offscreen with the real default model on a real DICOM (RG1_UNCR.dcm,
+1841x1955, 15-bit CR). The model is loaded before the timed runs (a once-per-session cost, reported
+separately), and one cold start (window + model load + open) is reported on its own. The stall is the longest gap between ticks of a 10 ms QTimer on the GUI thread from
+the open until the mask is shown: what a user would feel as a frozen window.
+
+    python benchmarks/bench_viewer.py [--runs 3] [--json-out benchmarks/results/viewer.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def shared_data_dir() -> Path:
+    env = os.environ.get("ADAQAT_SHARED_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+class StallMeter:
+    """Longest interval between 10 ms timer ticks while armed."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.max_gap = 0.0
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+        self.max_gap = 0.0
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        self._tick()
+        return self.max_gap
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.max_gap = max(self.max_gap, now - self.last)
+        self.last = now
+
+
+def wait_for(app, condition, timeout_s: float) -> bool:
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            return False
+        app.processEvents()
+        time.sleep(0.001)
+    return True
+
+
+def cold_start(app, path: Path) -> dict:
+    """First use: the window loads the model itself (model thread) while the file is opened."""
+    from app.main_window import MainWindow
+    from app.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["ADAQAT_SETTINGS"] = str(Path(tmp) / "settings.ini")
+        meter = StallMeter()
+        meter.start()
+        started = time.perf_counter()
+        window = MainWindow(store_path=Path(tmp) / "store", settings=Settings())
+        window.resize(1600, 1000)
+        window.show()
+        marks: dict[str, float] = {}
+        window.image_shown.connect(lambda _k: marks.setdefault("image", time.perf_counter()))
+        window.mask_shown.connect(lambda _k: marks.setdefault("mask", time.perf_counter()))
+        window.open_paths([path])
+        if not wait_for(app, lambda: "mask" in marks, 120):
+            raise SystemExit("mask not shown within 120 s (cold start)")
+        stall = meter.stop()
+        window.close()
+        app.processEvents()
+    return {"start_to_image_s": marks["image"] - started, "start_to_mask_s": marks["mask"] - started,
+            "max_stall_ms": stall * 1000}
+
+
+def run(path: Path, runs: int) -> dict:
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+    from app.settings import Settings
+    from core.models.loading import load_model
+
+    app = QApplication.instance() or QApplication([])
+    cold = cold_start(app, path)
+    start = time.perf_counter()
+    loaded = load_model("default", "cpu")
+    model_load_s = time.perf_counter() - start
+    rows = []
+    for index in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["ADAQAT_SETTINGS"] = str(Path(tmp) / "settings.ini")
+            window = MainWindow(store_path=Path(tmp) / "store", loaded_model=loaded, settings=Settings())
+            window.resize(1600, 1000)
+            window.show()
+            if not wait_for(app, lambda: window.segmentation.model_info is not None, 60):
+                raise SystemExit("model did not become ready")
+            marks: dict[str, float] = {}
+            window.image_shown.connect(lambda _k: marks.setdefault("image", time.perf_counter()))
+            window.mask_shown.connect(lambda _k: marks.setdefault("mask", time.perf_counter()))
+            meter = StallMeter()
+            meter.start()
+            opened = time.perf_counter()
+            window.open_paths([path])
+            if not wait_for(app, lambda: "mask" in marks, 120):
+                raise SystemExit("mask not shown within 120 s")
+            stall = meter.stop()
+            rows.append({
+                "run": index + 1,
+                "open_to_image_s": marks["image"] - opened,
+                "open_to_mask_s": marks["mask"] - opened,
+                "max_stall_ms": stall * 1000,
+            })
+            window.close()
+            app.processEvents()
+    return {"model_load_s": model_load_s, "cold_start": cold, "runs": rows}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=None, help="study to open (default: shared RG1_UNCR.dcm)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json-out", type=Path, default=ROOT / "benchmarks" / "results" / "viewer.json")
+    args = parser.parse_args()
+    path = args.file or shared_data_dir() / "dicom" / "RG1_UNCR.dcm"
+    result = run(path, args.runs)
+    rows = result["runs"]
+    summary = {key: statistics.median(r[key] for r in rows) for key in ("open_to_image_s", "open_to_mask_s", "max_stall_ms")}
+    summary["max_stall_ms_worst"] = max(r["max_stall_ms"] for r in rows)
+
+    import torch
+
+    report = {
+        "file": path.name,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "qpa": os.environ.get("QT_QPA_PLATFORM", "")},
+        "model_load_s": result["model_load_s"],
+        "cold_start": result["cold_start"],
+        "runs": rows,
+        "median": summary,
+    }
+    print(f"viewer benchmark on {path.name} ({os.cpu_count()} CPUs, model loaded in {result['model_load_s']:.2f} s)")
+    print(f"{'run':>4} {'open->image (s)':>16} {'open->mask (s)':>15} {'max stall (ms)':>15}")
+    for r in rows:
+        print(f"{r['run']:>4} {r['open_to_image_s']:>16.3f} {r['open_to_mask_s']:>15.3f} {r['max_stall_ms']:>15.1f}")
+    print(f"{'med':>4} {summary['open_to_image_s']:>16.3f} {summary['open_to_mask_s']:>15.3f} {summary['max_stall_ms']:>15.1f}")
+    cold = result["cold_start"]
+    print(f"cold start (window created, model loaded in its thread, file opened): image {cold['start_to_image_s']:.3f} s, "
+          f"mask {cold['start_to_mask_s']:.3f} s, max stall {cold['max_stall_ms']:.1f} ms")
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"written {args.json_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
