@@ -146,3 +146,28 @@ def test_nan_loss_stops_with_a_message(real_examples, tmp_path):
     with pytest.raises(TrainingDiverged, match="loss became nan"):
         _tiny_loop(real_examples, tmp_path, hooks=hooks).run()
     assert not (tmp_path / "ckpt.pt").exists()
+
+
+def test_annotation_store_feeds_training_with_reviewed_images_only(tmp_path):
+    import cv2
+
+    from core.io import load_study
+    from core.store import AnnotationStore, image_key_for
+    from core.training.store_source import examples_from_store
+
+    data = shared_file("cxr-lungs")
+    statuses = {"006ce2a73b": "accepted", "007bef113c": "corrected", "00da69e190": "rejected", "02b2706dd2": None}
+    with AnnotationStore(tmp_path / "store") as store:
+        for image_id, status in statuses.items():
+            study = load_study(data / "images" / f"{image_id}.jpg")
+            key = image_key_for(study)
+            store.register_image(study)
+            mask = cv2.imread(str(data / "masks" / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)
+            store.save_mask(key, np.where(mask == 255, 255, 0).astype(np.uint8), source="edit", reader="tester")
+            if status:
+                store.set_review(key, status, reader="tester")
+    splits, problems = examples_from_store(tmp_path / "store", 256)
+    used = splits["train"] + splits["val"]
+    assert len(used) == 2 and not problems
+    assert all(e.image.shape == (256, 256) and (e.mask == 255).any() for e in used)
+    assert all(not e.id.endswith(".jpg") for e in used)  # short store references, not file names

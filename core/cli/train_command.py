@@ -20,7 +20,7 @@ QAT_POLICIES = ("paper", "merged")
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("train", help="fine-tune: stage 1 AdaLoRA, stage 2 INT8 QAT")
-    parser.add_argument("--data", required=True, help="manifest CSV, or an example cache from 'adaqat prepare'")
+    parser.add_argument("--data", required=True, help="manifest CSV, an example cache from 'adaqat prepare', or the viewer's annotation store folder")
     parser.add_argument("--out", required=True, type=Path, help="output folder (model-fp32/, model-int8/, checkpoints)")
     parser.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE)
     parser.add_argument("--checkpoint", default=None, help="base weights file (required for real SAM ViT weights)")

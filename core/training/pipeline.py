@@ -61,7 +61,12 @@ class TrainData:
 
 
 def load_train_data(data_path: str | Path, image_size: int, config: TrainConfig) -> TrainData:
-    """From a manifest CSV (decoded here) or a prepared example cache (.npz)."""
+    """From a manifest CSV (decoded here), a prepared example cache (.npz) or an annotation store folder."""
+    if Path(data_path).is_dir():
+        from .store_source import examples_from_store
+
+        splits, problems = examples_from_store(data_path, image_size)
+        return TrainData(splits["train"][: config.max_train_images], splits["val"][: config.max_val_images], problems)
     if str(data_path).endswith(".npz"):
         splits = load_example_cache(data_path)
         train, val = splits.get("train", []), splits.get("val", [])

@@ -1,0 +1,54 @@
+"""Training examples from the viewer's annotation store: the images a clinic reviewed.
+
+Only ``accepted`` and ``corrected`` images with a stored mask are used (rejected or unreviewed masks
+are not ground truth). The split into train/val is by a hash of the image key, so it is stable as
+the store grows and never depends on the order of reviews. No identifiers leave the store: examples
+carry the store's short image reference only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..io import StudyReadError, load_study
+from ..io.model_input import model_gray
+from ..store import AnnotationStore
+from ..store.annotation_store import image_ref
+from .example import Example
+from .examples import example_from_arrays
+
+TRAINING_STATUSES = ("accepted", "corrected")
+VAL_PERCENT = 15
+
+
+def split_of(key: str) -> str:
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
+    return "val" if bucket < VAL_PERCENT else "train"
+
+
+def examples_from_store(store_root: str | Path, size: int) -> tuple[dict[str, list[Example]], list[str]]:
+    """``{"train": [...], "val": [...]}`` and one line per reviewed image that could not be used."""
+    splits: dict[str, list[Example]] = {"train": [], "val": []}
+    problems: list[str] = []
+    with AnnotationStore(store_root) as store:
+        for record in store.list_images():
+            if record.status not in TRAINING_STATUSES:
+                continue
+            reference = image_ref(record.key)
+            mask = store.latest_mask(record.key)
+            if mask is None:
+                problems.append(f"image {reference} ({record.display_name}): reviewed but has no mask; skipped")
+                continue
+            try:
+                gray = model_gray(load_study(record.path))
+            except StudyReadError as error:
+                problems.append(f"image {reference}: {error}; skipped")
+                continue
+            if gray.shape != mask.shape:
+                problems.append(f"image {reference} ({record.display_name}): mask size differs from the image; skipped")
+                continue
+            splits[split_of(record.key)].append(example_from_arrays(reference, gray, mask, size))
+    if not splits["val"] and len(splits["train"]) > 1:  # tiny stores: keep at least one image for selection
+        splits["val"].append(splits["train"].pop())
+    return splits, problems
