@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import sys
+import threading
+from dataclasses import asdict
 from pathlib import Path
 
 from ..models.errors import ModelLoadError
@@ -46,6 +50,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default=TrainConfig.model_name, help="model name recorded in model.json")
+    parser.add_argument("--progress-json", action="store_true",
+                        help="print progress as JSON lines on stdout (for the viewer's training dialog)")
     add_runtime_options(parser)
     parser.set_defaults(run=run)
 
@@ -92,8 +98,11 @@ def run(args) -> int:
         return fail(str(error))
     set_threads(args.threads)
     config = config_from_args(args, device)
+    cancel = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # a GUI's "Cancel": stop between steps, keep checkpoint
+    progress = JsonProgress() if args.progress_json else ProgressBar()
     try:
-        written = train(args.data, args.out, config, resume=args.resume, progress=ProgressBar())
+        written = train(args.data, args.out, config, resume=args.resume, progress=progress, cancel=cancel)
     except (ManifestError, ModelLoadError, ValueError, FileNotFoundError) as error:
         return fail(str(error))
     except TrainingDiverged as error:
@@ -102,7 +111,10 @@ def run(args) -> int:
         return fail(str(error), 130)
     print(file=sys.stderr)
     for kind, path in written.items():
-        print(f"{kind} model: {path}")
+        if args.progress_json:
+            print(json.dumps({"stage": "done", "kind": kind, "path": str(path)}), flush=True)
+        else:
+            print(f"{kind} model: {path}")
     return 0
 
 
@@ -143,3 +155,10 @@ class ProgressBar:
         if event.val_dice is not None:
             line += f" val Dice {event.val_dice:.4f}\n"
         print(line, end="", file=sys.stderr, flush=True)
+
+
+class JsonProgress:
+    """One JSON object per event on stdout: the fields of ``ProgressEvent``."""
+
+    def __call__(self, event: ProgressEvent) -> None:
+        print(json.dumps(asdict(event)), flush=True)
