@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self._activate_batch: int | None = None
         self._opening_key: str | None = None
         self._closed = False
+        self.training: training_dialog.TrainingDialog | None = None
 
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
@@ -178,7 +179,7 @@ class MainWindow(QMainWindow):
         a.export_png.triggered.connect(lambda: self.exports.export_png())
         a.export_seg.triggered.connect(lambda: self.exports.export_seg())
         a.export_csv.triggered.connect(lambda: self.exports.export_csv())
-        a.fine_tune.triggered.connect(lambda: training_dialog.open_training_dialog(self, str(self.store.root)))
+        a.fine_tune.triggered.connect(lambda: self.open_training())
         a.shortcuts_help.triggered.connect(lambda: help_dialogs.show_shortcuts(self))
         a.about.triggered.connect(lambda: help_dialogs.show_about(self, self.store.root))
 
@@ -483,6 +484,21 @@ class MainWindow(QMainWindow):
         if after[1:] != before[1:]:
             self.segmentation.load_model(*after[1:])
 
+    def open_training(self) -> training_dialog.TrainingDialog:
+        """Tools > Fine-tune model…: one dialog per window, re-shown while a run goes on."""
+        if self.training is None:
+            self.training = training_dialog.TrainingDialog(lambda: self.store, self.settings, self)
+            self.training.model_chosen.connect(self.use_model)
+        self.training.show()
+        self.training.raise_()
+        self.training.activateWindow()
+        return self.training
+
+    def use_model(self, name_or_path: str) -> None:
+        """Switch to another model now (the setting is the caller's): a fine-tuned one, for instance."""
+        self.status.message(f"Loading model {name_or_path}…")
+        self.segmentation.load_model(name_or_path, self.settings.device(), self.settings.threads())
+
     def _switch_store(self, path: Path) -> None:
         self.segmentation.cancel_pending()
         self.document.close()
@@ -519,6 +535,8 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
+        if self.training is not None:
+            self.training.shutdown()
         self.studies.shutdown()
         self.segmentation.shutdown()
         if self.document.key is not None:

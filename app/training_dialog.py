@@ -1,23 +1,583 @@
-"""Tools > Fine-tune model…: the hook where the training UI will live.
+"""Tools > Fine-tune model…: train the model on the images this clinic reviewed.
 
-The training engine (core/training) is built separately and will run in its own process (GPU memory
-and crashes stay out of the viewer). Until it is wired in, this says so instead of pretending.
+The dialog collects a few options, runs ``adaqat train`` on the annotation store in a child process
+(``training_process``), shows its progress, and on success offers the new model to the viewer. It
+holds no training logic: which images are used, the epoch count for the time budget, checkpoints,
+resume and INT8 export are the engine's. Failures are shown as the engine's one-line ``error:``
+message inside the dialog, never as a traceback.
 """
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMessageBox, QWidget
+import math
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
 
-AVAILABLE = False
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QFontDatabase, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.store import AnnotationStore, StoreError
+from core.training.store_source import TRAINING_STATUSES
+
+from .settings import Settings
+from .training_process import (
+    EXIT_BAD_INPUT,
+    EXIT_DIVERGED,
+    TrainingOutcome,
+    TrainingProcess,
+    TrainingRequest,
+    parse_extra_args,
+)
+
+MIN_IMAGES = 2
+DEFAULT_BUDGET_MIN = 15
+RESUME_KEY = "training/resume_dir"  # a cancelled run that "Resume" continues, across viewer sessions
+LOG_FILE = "training-log.txt"
+STAGE_TITLES = {
+    "prepare": "Preparing the images",
+    "stage1": "Stage 1 · fine-tuning (AdaLoRA)",
+    "stage2": "Stage 2 · INT8 quantisation-aware training",
+}
+STAGE_PREFIX = {"stage1": "Stage 1: ", "stage2": "Stage 2: "}
+STYLE = """
+QLabel#resultLabel[tone="ok"] {{ color: {ok}; }}
+QLabel#resultLabel[tone="error"], QLabel#countLabel[tone="error"] {{ color: {error}; }}
+QLabel#resultLabel[tone="note"] {{ color: {note}; }}
+QLabel#stageLabel {{ font-weight: 600; }}
+QPushButton[primary="true"]:enabled {{ background: #2f5d8a; border: 1px solid #3f74a8; color: white; }}
+"""
+DARK_TONES = {"ok": "#8fd19e", "error": "#ff8a80", "note": "#e6c46a"}  # the viewer's dark theme
+LIGHT_TONES = {"ok": "#1e7b34", "error": "#b3261e", "note": "#8a6100"}  # a light desktop palette
 
 
-def open_training_dialog(parent: QWidget, store_path: str = "") -> None:
-    """Entry point called by the menu; will open the fine-tuning dialog once it exists."""
-    QMessageBox.information(
-        parent,
-        "Fine-tune model",
-        "Fine-tuning from your reviewed masks is available soon.\n\n"
-        "Accepted and corrected masks are already kept in the annotation store"
-        + (f"\n({store_path})" if store_path else "")
-        + ", so they will be ready to train on.",
-    )
+# -- helpers the dialog and tests share --------------------------------------------------------------
+def reviewed_image_count(store: AnnotationStore) -> int:
+    """Images the engine trains on: reviewed as accepted or corrected, with a stored mask."""
+    return sum(1 for record in store.list_images() if record.status in TRAINING_STATUSES and record.has_mask)
+
+
+def models_root(store_root: Path) -> Path:
+    """Where fine-tuned models go: ``models/`` next to the store (the app's data folder by default)."""
+    return Path(store_root).expanduser().resolve().parent / "models"
+
+
+def new_output_dir(store_root: Path) -> Path:
+    return models_root(store_root) / f"finetune-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"about {seconds} s left in this stage"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left in this stage"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left in this stage"
+
+
+def model_card_dice(model_dir: str) -> tuple[str, float | None]:
+    """(precision, validation Dice) recorded in the model's card; the INT8 card's QAT value when present."""
+    from core.models.artifact import read_card
+    from core.models.errors import ModelLoadError
+
+    try:
+        card = read_card(model_dir)
+    except ModelLoadError:
+        return "", None
+    precision = str(card.get("precision", ""))
+    dice = None
+    if precision == "int8":
+        dice = (card.get("qat") or {}).get("val_dice_fake_quant_best")
+    if dice is None:
+        dice = (card.get("metrics") or {}).get("val_dice_auto_model_resolution")
+    return precision, float(dice) if isinstance(dice, (int, float)) and math.isfinite(dice) else None
+
+
+def _row(*widgets: QWidget) -> QWidget:
+    box = QWidget()
+    layout = QHBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for i, widget in enumerate(widgets):
+        layout.addWidget(widget, 1 if i == 0 else 0)
+    return box
+
+
+class TrainingDialog(QDialog):
+    """Non-modal: the annotator may keep reviewing while a run goes on (one run at a time)."""
+
+    model_chosen = Signal(str)  # a model directory the viewer should switch to
+
+    def __init__(self, store: AnnotationStore | Callable[[], AnnotationStore], settings: Settings,
+                 parent: QWidget | None = None, python: str | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Fine-tune model")
+        dark = self.palette().color(self.backgroundRole()).lightness() < 128
+        self.setStyleSheet(STYLE.format(**(DARK_TONES if dark else LIGHT_TONES)))
+        self._store = store if callable(store) else (lambda: store)
+        self.settings = settings
+        self.process = TrainingProcess(self, python)
+        self.state = "idle"
+        self.count = 0
+        self.events: list = []  # every ProgressEvent shown in this run (tests and the summary use them)
+        self.outcome: TrainingOutcome | None = None
+        self.result_path: str | None = None
+        self._val_dice: dict[str, float] = {}
+        self._detail_parts: list[str] = []  # epoch, loss, val Dice of the latest event (without the ETA)
+        self._auto_out: Path | None = None
+        self._close_when_finished = False
+        self._resume_dir: Path | None = self._saved_resume_dir()
+        self._build()
+        self.process.started.connect(lambda: self.stage_label.setText("Loading the training engine and the images…"))
+        self.process.progress.connect(self._on_progress)
+        self.process.log_line.connect(self._on_log_line)
+        self.process.model_written.connect(lambda kind, path: self.append_log(f"{kind.upper()} model written: {path}"))
+        self.process.finished.connect(self._on_finished)
+        self.refresh_count()
+        self._set_state("idle")
+
+    # -- construction -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        intro = QLabel("Fine-tune the lung model on the images reviewed in this clinic "
+                       "(masks marked accepted or corrected). The current model is not changed until "
+                       "you choose to use the new one.")
+        intro.setWordWrap(True)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("countLabel")
+        self.count_label.setWordWrap(True)
+        self.count_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.budget = QSpinBox()
+        self.budget.setRange(0, 24 * 60)
+        self.budget.setValue(DEFAULT_BUDGET_MIN)
+        self.budget.setSuffix(" min")
+        self.budget.setSpecialValueText("no limit (all epochs)")
+        self.budget.setToolTip("Stage 1 chooses its number of epochs to finish in about this time "
+                               "(measured on this computer). The INT8 stage adds a shorter run after it.")
+        self.device = QComboBox()
+        self.device.addItem("CPU", "cpu")
+        if _cuda_available():
+            self.device.addItem("GPU (CUDA)", "cuda")
+        index = self.device.findData(self.settings.device())
+        self.device.setCurrentIndex(max(0, index))
+        self.threads = QSpinBox()
+        self.threads.setRange(0, max(1, os.cpu_count() or 1))
+        self.threads.setSpecialValueText("automatic")
+        self.threads.setValue(min(self.settings.threads(), self.threads.maximum()))
+        self.threads.setToolTip("CPU threads the training may use (fewer keeps the computer responsive)")
+        self.out_dir = QLineEdit()
+        self.out_dir.setToolTip("A new, empty folder: the models, checkpoints and the training log go here")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_out)
+        self.extra_args = QLineEdit()
+        self.extra_args.setPlaceholderText("none (e.g. --epochs 10 --batch-size 4)")
+        self.extra_args.setToolTip("Extra 'adaqat train' options for experts; they override the ones above")
+        self._new_out_dir()
+
+        options = QGroupBox("Options")
+        form = QFormLayout(options)
+        form.addRow("Time budget:", self.budget)
+        form.addRow("Device:", self.device)
+        form.addRow("CPU threads:", self.threads)
+        form.addRow("Output folder:", _row(self.out_dir, browse))
+        form.addRow("Advanced options:", self.extra_args)
+        self.options = options
+
+        self.stage_label = QLabel("Not started")
+        self.stage_label.setObjectName("stageLabel")
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.bar.setFormat("%v / %m steps")
+        self.detail_label = QLabel(" ")
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(3000)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.log.setPlaceholderText("Messages and warnings from the training engine appear here.")
+        self.log.setMinimumHeight(110)
+        progress = QGroupBox("Progress")
+        box = QVBoxLayout(progress)
+        box.addWidget(self.stage_label)
+        box.addWidget(self.bar)
+        box.addWidget(self.detail_label)
+        box.addWidget(self.log, 1)
+
+        self.result_label = QLabel()
+        self.result_label.setObjectName("resultLabel")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.result_label.hide()
+
+        self.use_button = QPushButton("Use this model")
+        self.use_button.setToolTip("Make the new model the viewer's model (Settings > Model) and load it now")
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the cancelled run from its last finished epoch")
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.close_button = QPushButton("Close")
+        self.use_button.clicked.connect(self.use_model)
+        self.resume_button.clicked.connect(lambda: self.start(resume=True))
+        self.start_button.clicked.connect(lambda: self.start())
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.use_button)
+        buttons.addWidget(self.resume_button)
+        buttons.addStretch(1)
+        for button in (self.start_button, self.cancel_button, self.close_button):
+            button.setAutoDefault(False)
+            buttons.addWidget(button)
+        self.use_button.setAutoDefault(False)
+        self.resume_button.setAutoDefault(False)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.count_label)
+        layout.addWidget(options)
+        layout.addWidget(progress, 1)
+        layout.addWidget(self.result_label)
+        layout.addLayout(buttons)
+        self.resize(640, 640)
+
+    # -- options ----------------------------------------------------------------------------------
+    def store_root(self) -> Path:
+        return Path(self._store().root)
+
+    def refresh_count(self) -> int:
+        """Count the usable images now (the annotator may have reviewed more since the dialog opened)."""
+        try:
+            self.count = reviewed_image_count(self._store())
+        except StoreError as error:
+            self.count = 0
+            self._set_count_text(f"The annotation store could not be read: {error}", error=True)
+            return 0
+        if self.count < MIN_IMAGES:
+            self._set_count_text(self.too_few_message(), error=True)
+        else:
+            self._set_count_text(f"{self.count} reviewed images (accepted or corrected, with a mask) "
+                                 f"will be used, from the store at {self.store_root()}.")
+        if self.state == "idle":
+            self.start_button.setEnabled(self.count >= MIN_IMAGES)
+        return self.count
+
+    def too_few_message(self) -> str:
+        have = "no reviewed image" if self.count == 0 else f"only {self.count} reviewed image" + ("s" if self.count > 1 else "")
+        return (f"Fine-tuning needs at least {MIN_IMAGES} reviewed images (accepted or corrected, with a mask); "
+                f"the store has {have}. Review more images, then start again.")
+
+    def _set_count_text(self, text: str, error: bool = False) -> None:
+        self.count_label.setText(text)
+        _set_tone(self.count_label, "error" if error else "")
+
+    def _new_out_dir(self) -> None:
+        self._auto_out = new_output_dir(self.store_root())
+        self.out_dir.setText(str(self._auto_out))
+
+    def _browse_out(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Output folder for the new model", str(models_root(self.store_root())))
+        if folder:
+            self.out_dir.setText(folder)
+
+    def _saved_resume_dir(self) -> Path | None:
+        value = str(self.settings.q.value(RESUME_KEY, "") or "")
+        return Path(value) if value and Path(value).is_dir() else None
+
+    def _remember_resume_dir(self, path: Path | None) -> None:
+        self._resume_dir = path
+        self.settings.q.setValue(RESUME_KEY, str(path) if path else "")
+        self.settings.sync()
+
+    # -- running ----------------------------------------------------------------------------------
+    def build_request(self, resume: bool = False) -> TrainingRequest:
+        """The engine run the options describe; ValueError says what is wrong with them."""
+        extra = parse_extra_args(self.extra_args.text())
+        if resume:
+            if self._resume_dir is None:
+                raise ValueError("there is no cancelled run to resume")
+            out = self._resume_dir
+        else:
+            text = self.out_dir.text().strip()
+            if not text:
+                raise ValueError("choose an output folder")
+            if self._auto_out is not None and text == str(self._auto_out):
+                self._new_out_dir()  # a fresh timestamp for every run the user did not name
+                text = self.out_dir.text()
+            out = Path(text).expanduser()
+            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+                raise ValueError(f"{out} is not an empty folder; choose a new one"
+                                 + (" or resume the cancelled run" if self._resume_dir else ""))
+        return TrainingRequest(
+            store_dir=self.store_root(), out_dir=out, time_budget_s=self.budget.value() * 60.0 or None,
+            device=str(self.device.currentData()), threads=self.threads.value(), resume=resume, extra_args=extra)
+
+    def start(self, resume: bool = False) -> bool:
+        """Start (or resume) a run; False with the reason shown when it cannot start."""
+        if self.process.running:
+            return False
+        if self.refresh_count() < MIN_IMAGES:
+            self._show_result(self.too_few_message(), "error")
+            return False
+        try:
+            request = self.build_request(resume)
+        except ValueError as error:
+            self._show_result(f"Cannot start: {error}.", "error")
+            return False
+        self.events.clear()
+        self._val_dice.clear()
+        self._detail_parts = []
+        self.outcome = None
+        self.result_path = None
+        self.result_label.hide()
+        self.bar.setRange(0, 0)  # busy until the engine reports steps
+        self.detail_label.setText(" ")
+        self.stage_label.setText("Starting the training engine…")
+        if not resume:
+            self.log.clear()
+        self.append_log(("Resuming" if resume else "Started") + f": {request.command_text()}")
+        self._set_state("running")
+        self.process.start(request)
+        return True
+
+    def cancel(self) -> None:
+        """First press: ask the engine to stop after the current step. Second press: stop at once."""
+        if not self.process.running:
+            return
+        if self.state == "cancelling":
+            self.append_log("Stopping the training process now.")
+            self.process.kill()
+            return
+        self.append_log("Cancelling: the engine stops before its next step; finished epochs are kept…")
+        self.stage_label.setText("Cancelling…")
+        self.detail_label.setText(" · ".join(self._detail_parts) or " ")  # no time left to show any more
+        self.process.cancel()
+        self._set_state("cancelling")
+
+    def _on_progress(self, event) -> None:
+        self.events.append(event)
+        if event.message:
+            prefix = STAGE_PREFIX.get(event.stage, "")
+            self.append_log(f"{prefix}{event.message}")
+        cancelling = self.state == "cancelling"
+        if event.stage == "prepare" or event.steps <= 0:
+            if not cancelling:
+                self.stage_label.setText(STAGE_TITLES["prepare"])
+            return
+        if event.val_dice is not None and math.isfinite(event.val_dice):
+            self._val_dice[event.stage] = float(event.val_dice)
+        if not cancelling:
+            self.stage_label.setText(STAGE_TITLES.get(event.stage, event.stage))
+        self.bar.setRange(0, max(1, int(event.steps)))
+        self.bar.setValue(min(int(event.step), int(event.steps)))
+        parts = [f"Epoch {event.epoch}/{event.epochs}"]
+        if event.loss is not None and math.isfinite(event.loss):
+            parts.append(f"loss {event.loss:.4f}")
+        if event.stage in self._val_dice:
+            parts.append(f"val Dice {self._val_dice[event.stage]:.4f}")
+        self._detail_parts = parts
+        eta = format_eta(event.eta_seconds)
+        show_eta = eta and event.step < event.steps and not cancelling
+        self.detail_label.setText(" · ".join(parts + ([eta] if show_eta else [])))
+
+    def _on_log_line(self, line: str) -> None:
+        # the log is for people: an uncaught exception's frames go to the log file, not the window
+        if line.startswith(("Traceback (most recent call last)", " ", "\t")):
+            return
+        if self.process.cancel_requested and line.startswith("error:"):
+            line = line[len("error:"):].strip()  # the engine reports the cancel it was asked for
+        self.append_log(line)
+
+    def append_log(self, text: str) -> None:
+        self.log.appendPlainText(text)
+        self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+
+    def _on_finished(self, outcome: TrainingOutcome) -> None:
+        self.outcome = outcome
+        if self.bar.maximum() == 0:  # still "busy": the engine never reported a step
+            self.bar.setRange(0, 1)
+            self.bar.setValue(0)
+        self._write_log_file(outcome)
+        if outcome.state == "succeeded":
+            self._show_success(outcome)
+        elif outcome.state == "cancelled":
+            self._show_cancelled(outcome)
+        else:
+            self._show_failure(outcome)
+        self._set_state(outcome.state)
+        if self._close_when_finished:
+            self._close_when_finished = False
+            self.close()
+
+    def _show_success(self, outcome: TrainingOutcome) -> None:
+        self._remember_resume_dir(None)
+        path = outcome.model_path
+        precision, dice = model_card_dice(path)
+        if dice is None:  # the card lacks it: the last validation Dice the engine reported
+            dice = next((self._val_dice[s] for s in ("stage2", "stage1") if s in self._val_dice), None)
+        self.result_path = path
+        kind = "INT8" if "int8" in outcome.models else "FP32"
+        note = "" if kind == "INT8" else " (this run did not produce an INT8 model)"
+        dice_text = f"{dice:.4f}" if dice is not None else "not measured"
+        self.stage_label.setText("Finished")
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1)
+        self.detail_label.setText(f"Final validation Dice: {dice_text}")
+        self._show_result(f"Training finished. {kind} model{note}:\n{path}\nValidation Dice: {dice_text}", "ok")
+
+    def _show_cancelled(self, outcome: TrainingOutcome) -> None:
+        finished_epochs = any(e.val_dice is not None for e in self.events)
+        self._remember_resume_dir(Path(outcome.out_dir) if outcome.out_dir else None)
+        self.stage_label.setText("Cancelled")
+        kept = ("Finished epochs are kept; Resume continues from the last one."
+                if finished_epochs else "No epoch had finished yet, so Resume starts from the beginning.")
+        self._show_result(f"Training cancelled. {kept}\n{outcome.out_dir}", "note")
+
+    def _show_failure(self, outcome: TrainingOutcome) -> None:
+        reason = outcome.error or "unknown error"
+        if outcome.exit_code == EXIT_BAD_INPUT:
+            text = f"The training data or options were not usable: {reason}"
+        elif outcome.exit_code == EXIT_DIVERGED:
+            text = f"Training stopped because it diverged: {reason}"
+        else:
+            text = f"Training failed: {reason}"
+        fallback = self._stage1_model_after_failure(outcome)
+        if fallback:
+            self.result_path = fallback
+            _, dice = model_card_dice(fallback)
+            dice_text = f", validation Dice {dice:.4f}" if dice is not None else ""
+            text += f"\nThe stage 1 (FP32) model was saved before the failure and can be used{dice_text}:\n{fallback}"
+        if outcome.out_dir and (Path(outcome.out_dir) / LOG_FILE).is_file():
+            text += f"\nDetails: {Path(outcome.out_dir) / LOG_FILE}"
+        self.stage_label.setText("Failed")
+        self.detail_label.setText(" · ".join(self._detail_parts) or " ")
+        self._show_result(text, "error")
+
+    def _stage1_model_after_failure(self, outcome: TrainingOutcome) -> str | None:
+        """Stage 2 failed after stage 1 wrote its model: that model is still good to use."""
+        if outcome.models.get("fp32"):
+            return outcome.models["fp32"]
+        if not outcome.out_dir or not any(e.stage == "stage2" for e in self.events):
+            return None
+        from core.training.pipeline import FP32_DIR
+
+        candidate = Path(outcome.out_dir) / FP32_DIR
+        return str(candidate) if (candidate / "model.json").is_file() else None
+
+    def _write_log_file(self, outcome: TrainingOutcome) -> None:
+        """Everything the engine said (tracebacks included), for support; the window shows the summary."""
+        if not outcome.out_dir or not Path(outcome.out_dir).is_dir():
+            return
+        request = self.process.request
+        lines = [f"[{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}] {request.command_text() if request else ''}",
+                 f"result: {outcome.state} (exit status {outcome.exit_code}) {outcome.error}".rstrip(),
+                 self.process.stderr_text, ""]
+        try:
+            with open(Path(outcome.out_dir) / LOG_FILE, "a", encoding="utf-8") as handle:
+                handle.write("\n".join(lines) + "\n")
+        except OSError:
+            pass
+
+    # -- result ---------------------------------------------------------------------------------
+    def use_model(self) -> None:
+        """Make the new model the viewer's default and ask the viewer to load it."""
+        if not self.result_path:
+            return
+        self.settings.set_model(self.result_path)
+        self.settings.sync()
+        self.model_chosen.emit(self.result_path)
+        self.use_button.setEnabled(False)
+        self.result_label.setText(self.result_label.text() + "\nThe viewer now uses this model (Settings > Model).")
+
+    def _show_result(self, text: str, tone: str) -> None:
+        self.result_label.setText(text)
+        _set_tone(self.result_label, tone)
+        self.result_label.show()
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        running = state in ("running", "cancelling")
+        self.options.setEnabled(not running)
+        self.start_button.setEnabled(not running and self.count >= MIN_IMAGES)
+        self.start_button.setText("Start new run" if state in ("succeeded", "failed", "cancelled") else "Start")
+        _set_primary(self.start_button, state == "idle")
+        _set_primary(self.use_button, bool(self.result_path))
+        self.cancel_button.setEnabled(running)
+        self.cancel_button.setText("Stop now" if state == "cancelling" else "Cancel")
+        self.close_button.setEnabled(not running)
+        self.use_button.setVisible(bool(self.result_path) and not running)
+        self.use_button.setEnabled(bool(self.result_path))
+        self.resume_button.setVisible(self._resume_dir is not None and not running)
+        self.resume_button.setEnabled(self.count >= MIN_IMAGES)
+        if self._resume_dir is not None:
+            self.resume_button.setToolTip(f"Continue the cancelled run in {self._resume_dir} from its last finished epoch")
+
+    # -- closing ----------------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self.process.running:
+            self.refresh_count()
+        super().showEvent(event)
+
+    def reject(self) -> None:  # Escape behaves like the window's close button
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.process.running:
+            event.ignore()
+            answer = QMessageBox.question(
+                self, "Fine-tune model",
+                "Training is running. Stop it?\n\nFinished epochs are kept; you can resume the run later.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+            if answer == QMessageBox.StandardButton.Yes:
+                self._close_when_finished = True
+                self.cancel()
+            return
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """The viewer is closing: stop a running engine (gracefully, then by force)."""
+        self.process.shutdown()
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # a broken CUDA install must not keep the dialog from opening
+        return False
+
+
+def _set_tone(label: QLabel, tone: str) -> None:
+    label.setProperty("tone", tone)
+    label.style().unpolish(label)
+    label.style().polish(label)
+
+
+
+def _set_primary(button: QPushButton, primary: bool) -> None:
+    """The one button the user most likely wants next is highlighted."""
+    if button.property("primary") != primary:
+        button.setProperty("primary", primary)
+        button.style().unpolish(button)
+        button.style().polish(button)

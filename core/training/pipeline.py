@@ -120,9 +120,9 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
     train_set, val_set = datasets(data, config)
     loop_config = LoopConfig(epochs=config.epochs, batch_size=config.batch_size, device=config.device,
                              num_workers=config.num_workers, seed=config.seed)
-    weights_arg, base_sha = base_weights_for(config)
     written: dict[str, Path] = {}
     if config.stages in ("1", "both"):
+        weights_arg, base_sha = base_weights_for(config)
         result = run_stage1(config.backbone, weights_arg, backbone_config if config.backbone != "lite_medsam" else None,
                             train_set, val_set, loop_config, config.stage1, out_dir, resume, progress, cancel,
                             time_budget_s=None if resume else config.time_budget_s)
