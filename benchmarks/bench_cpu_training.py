@@ -13,6 +13,13 @@ backward), cheap speed-ups measured round-robin against the baseline inside ONE 
 concurrent load affects both alike: compare ratios), and the 15-minute budget estimate for 100 images.
 
     python benchmarks/bench_cpu_training.py [--quick] [--json-out benchmarks/results/cpu_training.json]
+    # opt-in extra job, merged into an existing result: does the budget calibration
+    # (core.training.budget.seconds_per_step) match the real step, and does it touch BatchNorm?
+    python benchmarks/bench_cpu_training.py --reuse benchmarks/results/cpu_training.json --only "budget calibration check"
+    # re-print the report of a finished (or interrupted: /tmp/bench_cpu_training.partial.json) run
+    python benchmarks/bench_cpu_training.py --reuse benchmarks/results/cpu_training.json --json-out /tmp/x.json
+
+About 20 min on the shared 2-core VM at load ~5 (another engineer's jobs), ~10 min expected when idle.
 
 No core/ code is changed: speed-ups are applied from here (hooks, module swaps) to measure them.
 """
@@ -540,7 +547,53 @@ def worker_compile(args: dict) -> dict:
             "stem_speedup": round(median(eager) / median(compiled), 3), "peak_rss_mib": round(peak_rss_mib(), 1)}
 
 
-WORKERS = {"train": worker_train, "profile": worker_profile, "speedups": worker_speedups, "compile": worker_compile}
+def worker_calibration(args: dict) -> dict:
+    """core.training.budget.seconds_per_step as run_stage1 calls it (plain model, before adapters):
+    does it change the frozen BatchNorm statistics, and how does its estimate compare with the step
+    that actually trains (adapters added, BN frozen)? Interleaved, same process."""
+    import torch
+
+    from core.models.registry import build_backbone
+    from core.training.budget import seconds_per_step
+    from core.training.stage1 import freeze_batchnorm
+
+    torch.set_num_threads(2)
+    setup = Setup("lite_medsam", "everywhere", args["batch"])
+    plain = build_backbone("lite_medsam", "pretrained")
+    before = {k: v.clone() for k, v in plain.state_dict().items() if "running_" in k}
+
+    class FrozenBN(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def train(self, mode=True):
+            self.inner.train(mode)
+            freeze_batchnorm(self.inner)
+            return self
+
+        def forward(self, *a):
+            return self.inner(*a)
+
+    adapted = FrozenBN(setup.model)
+    timings = {"plain_as_core_calibrates": [], "adapted_bn_frozen": []}
+    for _ in range(args["rounds"]):
+        for name, model in (("plain_as_core_calibrates", plain), ("adapted_bn_frozen", adapted)):
+            timings[name].append(round(seconds_per_step(model, setup.dataset, args["batch"], "cpu"), 3))
+            if name == "plain_as_core_calibrates" and "bn" not in timings:
+                after = plain.state_dict()
+                changed = [k for k in before if not torch.equal(before[k], after[k])]
+                timings["bn"] = {"buffers": len(before), "changed": len(changed), "max_rel_change": round(max(
+                    (float((before[k] - after[k]).abs().max() / before[k].abs().max().clamp_min(1e-12)) for k in changed),
+                    default=0.0), 3)}
+    bn = timings.pop("bn")
+    ratio = median(timings["plain_as_core_calibrates"]) / median(timings["adapted_bn_frozen"])
+    return {"batch": args["batch"], "seconds_per_step": timings, "calibration_over_actual": round(ratio, 3),
+            "bn_running_stats_after_one_calibration": bn,
+            "trainable_params_during_calibration": sum(p.numel() for p in plain.parameters() if p.requires_grad)}
+
+
+WORKERS = {"calibration": worker_calibration, "train": worker_train, "profile": worker_profile, "speedups": worker_speedups, "compile": worker_compile}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -619,6 +672,21 @@ def reference_dice(passes: float) -> dict:
     return out
 
 
+def required_throughput(batch: int = 4) -> list[dict]:
+    """Inverse of epochs_within: the step time at which the reference's passes-to-Dice fit in 15 min."""
+    rows = []
+    steps = math.ceil(RUN_TRAIN / batch) + math.ceil(RUN_VAL / batch) / 3.0
+    for policy, info in reference_dice(0).items():
+        for dice, passes in info["image_passes_to_reach_dice"].items():
+            if passes is None:
+                continue
+            epochs = math.ceil(passes / RUN_TRAIN)
+            step_s = BUDGET_S / (epochs * steps * 1.1)
+            rows.append({"policy": policy, "dice": dice, "image_passes": passes, "epochs_of_100": epochs,
+                         "max_step_s_batch4": round(step_s, 2), "images_per_s": round(batch / step_s, 2)})
+    return rows
+
+
 def budget_estimate(step_s: float, val_batch_s: float | None, batch: int, label: str) -> dict:
     from core.training.budget import epochs_within
 
@@ -653,6 +721,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps (smoke test)")
     parser.add_argument("--rounds", type=int, default=3, help="round-robin rounds of the speed-up variants")
     parser.add_argument("--skip", nargs="*", default=[], help="job names to skip")
+    parser.add_argument("--only", nargs="*", default=[],
+                        help="run only these jobs (with --reuse: merged into that JSON), e.g. 'budget calibration check'")
     parser.add_argument("--reuse", type=Path, help=f"re-render the report from a JSON (e.g. {PARTIAL})")
     parser.add_argument("--json-out", type=Path, default=ROOT / "benchmarks" / "results" / "cpu_training.json")
     args = parser.parse_args()
@@ -678,15 +748,21 @@ def main() -> None:
         ("profile lite_medsam/everywhere", "profile", {"policy": "everywhere", "batch": 4, "threads": 2}, 2, 400),
         ("speed-ups (round-robin)", "speedups", {"batch": 2, "rounds": rounds}, 2, 900),
         ("torch.compile stem", "compile", {"batch": 4}, 2, 150),
+        ("budget calibration check", "calibration", {"batch": 2, "rounds": 2}, 2, 400),  # opt-in: --only
     ]
+    default_jobs = [j[0] for j in jobs if j[1] != "calibration"]
     results = {}
     command = " ".join([Path(sys.executable).name, *sys.argv])
+    merged = []
     if args.reuse:  # re-render the report from a finished or partial run, without running anything
         prior = json.loads(args.reuse.read_text())
         results, load_start, command = prior["jobs"], tuple(prior["load_average_start"]), prior["command"]
+        merged = prior.get("merged_commands", []) + ([" ".join([Path(sys.executable).name, *sys.argv])] if args.only else [])
         started -= prior.get("total_wall_s", 0.0)
-    for name, kind, job_args, threads, timeout in ([] if args.reuse else jobs):
-        if name in args.skip:
+    for name, kind, job_args, threads, timeout in jobs:
+        if name in args.skip or (args.only and name not in args.only) or (not args.only and name not in default_jobs):
+            continue
+        if args.reuse and not args.only:
             continue
         results[name] = run_job(name, kind, job_args, threads, timeout)
         PARTIAL.write_text(json.dumps({"command": command, "load_average_start": load_start, "jobs": results,
@@ -744,6 +820,16 @@ def main() -> None:
     vit = train_rows.get("sam_vit_b@512/everywhere/t2")
     if vit:
         estimates.append(budget_estimate(vit["median_total_s"], None, 2, "SAM ViT-B 512 px everywhere (2 threads)"))
+    calib = results.get("budget calibration check", {})
+    if calib and "error" not in calib:
+        print("\nBudget calibration (core.training.budget.seconds_per_step as run_stage1 calls it):",
+              calib["seconds_per_step"], f"-> overestimates the real step x{calib['calibration_over_actual']};",
+              "BN running stats changed:", calib["bn_running_stats_after_one_calibration"])
+    required = required_throughput()
+    print("Throughput an annotator run needs to reach the GPU reference's Dice in 15 min (same image-passes):")
+    for r in required:
+        print(f"  {r['policy']:10} Dice >= {r['dice']}: {r['image_passes']} passes -> step <= {r['max_step_s_batch4']} s "
+              f"at batch 4 = {r['images_per_s']} img/s")
     print(f"\nAnnotator run: {RUN_TRAIN} train + {RUN_VAL} val images, {BUDGET_S:.0f} s budget "
           "(core.training.budget.epochs_within with the measured full step time)")
     for e in estimates:
@@ -754,6 +840,7 @@ def main() -> None:
 
     out = {
         "command": command,
+        "merged_commands": merged,
         "machine": machine(),
         "load_average_start": [round(v, 2) for v in load_start],
         "load_average_end": [round(v, 2) for v in os.getloadavg()],
@@ -764,6 +851,7 @@ def main() -> None:
                  "round-robin in one process)."),
         "jobs": results,
         "annotator_run_estimates": estimates,
+        "required_throughput_for_reference_dice": required,
     }
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(out, indent=2))

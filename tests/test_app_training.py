@@ -78,7 +78,7 @@ def test_fine_tune_from_the_viewer_then_use_the_new_model(qtbot, viewer_settings
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.segmentation.model_info is not None, timeout=60_000)
-    assert window.segmentation.model_info.name == "lite_medsam"
+    assert window.segmentation.model_info.precision == "int8"  # the bundled default model
 
     window.acts.fine_tune.trigger()
     dialog = window.training
@@ -120,6 +120,7 @@ def test_fine_tune_from_the_viewer_then_use_the_new_model(qtbot, viewer_settings
     qtbot.waitUntil(lambda: window.segmentation.model_info is not None
                     and window.segmentation.model_info.path == str(model_dir.resolve()), timeout=60_000)
     assert window.segmentation.model_info.name == "cxr-lungs-adaqat"
+    assert window.segmentation.model_info.precision == "fp32"  # the new stage-1 model, not the bundled one
     assert "cxr-lungs-adaqat" in window.status.model.text()
     assert not dialog.use_button.isEnabled()
 

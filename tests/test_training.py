@@ -171,3 +171,19 @@ def test_annotation_store_feeds_training_with_reviewed_images_only(tmp_path):
     assert len(used) == 2 and not problems
     assert all(e.image.shape == (256, 256) and (e.mask == 255).any() for e in used)
     assert all(not e.id.endswith(".jpg") for e in used)  # short store references, not file names
+
+
+def test_time_budget_calibration_leaves_the_model_untouched(real_examples):
+    import copy
+
+    from core.training.budget import epochs_within, seconds_per_step
+
+    model = build_backbone("lite_medsam", "pretrained")
+    trial = copy.deepcopy(model)
+    add_adapters(trial, AdapterConfig(), total_steps=100)
+    before = {k: v.clone() for k, v in trial.state_dict().items() if "running" in k}
+    step = seconds_per_step(trial, SegmentationDataset(real_examples, train=True), 2, "cpu")
+    assert step > 0
+    assert all(torch.equal(v, trial.state_dict()[k]) for k, v in before.items())  # BatchNorm statistics unchanged
+    assert epochs_within(100.0, step_s=1.0, train_size=10, val_size=3, batch_size=2, max_epochs=40) == 16
+    assert epochs_within(1.0, step_s=10.0, train_size=10, val_size=3, batch_size=2, max_epochs=40) == 1

@@ -34,3 +34,22 @@ def _fill_holes(binary: np.ndarray) -> np.ndarray:
     cv2.floodFill(flood, None, (0, 0), 1)
     holes = flood[1:-1, 1:-1] == 0
     return (binary.astype(bool) | holes).astype(np.uint8)
+
+
+BOX_MARGIN = 0.02
+
+
+def keep_inside_box(mask: np.ndarray, box, margin: float = BOX_MARGIN) -> np.ndarray:
+    """A reader's box means "the lung I mean is in here": drop mask outside it (plus a small margin).
+
+    The model was trained with boxes around both lungs, so a box drawn around one lung can still
+    light up the other; the box is an explicit constraint, so it wins.
+    """
+    h, w = mask.shape
+    x0, y0, x1, y1 = (float(v) for v in box)
+    pad = margin * max(h, w)
+    left, top = max(0, int(np.floor(min(x0, x1) - pad))), max(0, int(np.floor(min(y0, y1) - pad)))
+    right, bottom = min(w, int(np.ceil(max(x0, x1) + pad)) + 1), min(h, int(np.ceil(max(y0, y1) + pad)) + 1)
+    kept = np.zeros_like(mask)
+    kept[top:bottom, left:right] = mask[top:bottom, left:right]
+    return kept

@@ -14,7 +14,7 @@ import torch
 
 from ..models.artifact import ModelInfo
 from ..models.loading import LoadedModel
-from .postprocess import clean_lung_mask
+from .postprocess import clean_lung_mask, keep_inside_box
 from .preprocess import Letterbox, letterbox_image, logits_to_original, to_model_tensor
 
 THRESHOLD = 0.5
@@ -78,6 +78,8 @@ class Predictor:
         mask = (probability > THRESHOLD).astype(np.uint8) * 255
         if automatic and clean:
             mask = clean_lung_mask(mask)
+        elif box is not None:
+            mask = keep_inside_box(mask, box)
         prompt = "auto" if automatic else "+".join(p for p, v in (("box", box), ("points", points)) if v is not None)
         return SegmentationResult(mask, probability, self.info, prompt, time.perf_counter() - start + self.encode_seconds)
 

@@ -20,11 +20,19 @@ CALIBRATION_STEPS = 3
 
 
 def seconds_per_step(model: nn.Module, dataset, batch_size: int, device: str, amp: bool = True) -> float:
-    """Median time of a forward + backward pass on real batches (the first, warm-up, excluded)."""
+    """Median time of a forward + backward pass on real batches (the first, warm-up, excluded).
+
+    Pass a throw-away copy prepared exactly as it will train (adapters added, trainable set chosen):
+    the timing then matches the real step, and nothing of the model that trains is touched.
+    BatchNorm stays in eval mode, as in training, so no running statistic moves.
+    """
     items = [dataset[i % len(dataset)] for i in range(batch_size)]
     batch = {k: v.to(device) for k, v in _collate(items).items()}
     was_training = model.training
     model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
     timings = []
     for _ in range(CALIBRATION_STEPS):
         start = time.perf_counter()

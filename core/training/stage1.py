@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,10 @@ def run_stage1(
     if resume and checkpoint_path.is_file():  # the epoch count (maybe budget-chosen) is the original run's
         loop_config.epochs = int(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["epochs"])
     elif time_budget_s:
-        step_s = seconds_per_step(model.to(loop_config.device), train_set, loop_config.batch_size, loop_config.device)
+        trial = copy.deepcopy(model).to(loop_config.device)
+        add_adapters(trial, config.adapters, total_steps=100)
+        step_s = seconds_per_step(trial, train_set, loop_config.batch_size, loop_config.device)
+        del trial
         loop_config.epochs = epochs_within(time_budget_s, step_s, len(train_set), len(val_set),
                                            loop_config.batch_size, loop_config.epochs)
         if progress:
