@@ -212,7 +212,7 @@ def test_predictor_runs_an_int8_model(loaded, cxr):
 
 
 def test_sizes(model_dirs):
-    for key, path in model_dirs.items():
+    for path in model_dirs.values():
         assert model_file_size(path) == os.path.getsize(path / "model.safetensors")
     fp32 = model_file_size(model_dirs["fp32"])
     assert model_file_size(model_dirs["merged"]) < 0.4 * fp32

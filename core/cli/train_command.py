@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import sys
@@ -15,7 +16,7 @@ from ..runtime import choose_device, set_threads
 from ..training.adapters import POLICIES, AdapterConfig
 from ..training.manifest import ManifestError
 from ..training.pipeline import TrainConfig, train
-from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged
+from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
 from ..training.stage1 import Stage1Config
 from .common import add_runtime_options, fail
 
@@ -109,6 +110,12 @@ def run(args) -> int:
         return fail(str(error), 3)
     except TrainingCancelled as error:
         return fail(str(error), 130)
+    except TrainingOutOfMemory as error:
+        return fail(str(error), 4)
+    except OSError as error:  # disk full or not writable while saving a checkpoint or a model
+        where = error.filename or args.out
+        advice = "free disk space and run again with --resume" if error.errno == errno.ENOSPC else "check the --out folder"
+        return fail(f"{where}: could not write ({error.strerror or error}); {advice}")
     print(file=sys.stderr)
     for kind, path in written.items():
         if args.progress_json:

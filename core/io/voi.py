@@ -22,26 +22,24 @@ def apply_window(values: np.ndarray, center: float, width: float, function: str 
     SIGMOID (C.11.2.1.3.1): 1 / (1 + exp(-4 (x - c) / w)).
     Widths for LINEAR_EXACT and SIGMOID must be > 0; tiny or non-positive widths are raised to 1e-6.
     """
-    x = np.asarray(values, dtype=np.float64)
     c = float(center)
     w = float(width)
     name = (function or "LINEAR").strip().upper()
-    if name == "LINEAR":
-        w = max(w, 1.0)
-        if w == 1.0:
-            out = (x > c - 0.5).astype(np.float64)
-        else:
-            out = np.clip((x - (c - 0.5)) / (w - 1.0) + 0.5, 0.0, 1.0)
-    elif name == "LINEAR_EXACT":
-        w = max(w, 1e-6)
-        out = np.clip((x - c) / w + 0.5, 0.0, 1.0)
-    elif name == "SIGMOID":
-        w = max(w, 1e-6)
-        # Clipping the exponent avoids overflow warnings; exp(60) already saturates float32.
-        out = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (x - c) / w, -60.0, 60.0)))
-    else:
+    if name not in VOI_FUNCTIONS:
         raise ValueError(f"unknown VOI LUT function {function!r}; expected one of {VOI_FUNCTIONS}")
-    return out.astype(np.float32)
+    w = max(w, 1.0) if name == "LINEAR" else max(w, 1e-6)
+
+    def window(x: np.ndarray) -> np.ndarray:
+        if name == "LINEAR":
+            if w == 1.0:
+                return (x > c - 0.5).astype(np.float64)
+            return np.clip((x - (c - 0.5)) / (w - 1.0) + 0.5, 0.0, 1.0)
+        if name == "LINEAR_EXACT":
+            return np.clip((x - c) / w + 0.5, 0.0, 1.0)
+        # SIGMOID. Clipping the exponent avoids overflow warnings; exp(60) already saturates float32.
+        return 1.0 / (1.0 + np.exp(np.clip(-4.0 * (x - c) / w, -60.0, 60.0)))
+
+    return _blockwise(values, window)
 
 
 def apply_voi_lut(values: np.ndarray, lut: np.ndarray, first_mapped: int, bits: int) -> np.ndarray:
@@ -55,14 +53,17 @@ def apply_voi_lut(values: np.ndarray, lut: np.ndarray, first_mapped: int, bits: 
     if table.size == 0:
         raise ValueError("VOI LUT is empty")
     top = float(2 ** int(bits) - 1) if int(bits) > 0 else max(float(table.max()), 1.0)
-    index = np.rint(np.asarray(values, dtype=np.float64)) - int(first_mapped)
-    index = np.clip(index, 0, table.size - 1).astype(np.intp)
-    return np.clip(table[index] / top, 0.0, 1.0).astype(np.float32)
+
+    def lookup(x: np.ndarray) -> np.ndarray:
+        index = np.clip(np.rint(x) - int(first_mapped), 0, table.size - 1).astype(np.intp)
+        return np.clip(table[index] / top, 0.0, 1.0)
+
+    return _blockwise(values, lookup)
 
 
 def to_uint8(unit: np.ndarray, invert: bool = False) -> np.ndarray:
     """Quantise [0, 1] to uint8; inversion is done on the integers so it is exactly 255 - value."""
-    out = np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out = _blockwise(unit, lambda x: np.rint(np.clip(x, 0.0, 1.0) * 255.0), dtype=np.uint8, work_dtype=None)
     if invert:
         np.subtract(255, out, out=out)
     return out
@@ -84,3 +85,20 @@ def percentile_window(values: np.ndarray, low: float, high: float) -> tuple[floa
     sample = values[::step, ::step] if values.ndim == 2 else values.ravel()[:: step * step]
     lo, hi = np.percentile(sample, [low, high])
     return range_window(float(lo), float(hi))
+
+
+# Large radiographs (8000x8000 and up) must not need several full-size float64 temporaries: every
+# transform runs over blocks of this many values, so its working memory is a few MB whatever the
+# image size, and the result is bit-for-bit what the whole-array formula gives.
+BLOCK_VALUES = 1 << 20
+
+
+def _blockwise(values, transform, dtype=np.float32, work_dtype=np.float64) -> np.ndarray:
+    """``transform`` applied to consecutive blocks of ``values`` (cast to ``work_dtype``), as ``dtype``."""
+    source = np.asarray(values)
+    out = np.empty(source.shape, dtype=dtype)
+    flat_in, flat_out = source.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_in.size, BLOCK_VALUES):
+        block = flat_in[start : start + BLOCK_VALUES]
+        flat_out[start : start + BLOCK_VALUES] = transform(block if work_dtype is None else block.astype(work_dtype))
+    return out

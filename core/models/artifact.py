@@ -8,14 +8,18 @@ tampered or truncated file is refused.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from .errors import ModelLoadError
@@ -96,10 +100,17 @@ def write_model_dir(
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    recover_interrupted_replace(out_dir)
+    _remove_stale_staging(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-        save_file(contiguous, str(staging / weights_file))
+        try:
+            save_file(contiguous, str(staging / weights_file))
+        except SafetensorError as error:  # its I/O failures (a full disk) are not OSError: make them one
+            found = re.search(r"os error (\d+)", str(error))
+            code = int(found.group(1)) if found else errno.EIO
+            raise OSError(code, os.strerror(code), str(out_dir / weights_file)) from None
         for name, data in (extra_files or {}).items():
             (staging / name).write_bytes(data)
         card = dict(card, format=FORMAT, weights_file=weights_file, weights_sha256=sha256_of(staging / weights_file))
@@ -111,7 +122,7 @@ def write_model_dir(
             with path.open("rb") as handle:
                 os.fsync(handle.fileno())
         if out_dir.exists():
-            backup = out_dir.with_name(out_dir.name + ".replaced")
+            backup = _backup_of(out_dir)
             shutil.rmtree(backup, ignore_errors=True)
             out_dir.rename(backup)
             staging.rename(out_dir)
@@ -120,5 +131,46 @@ def write_model_dir(
             staging.rename(out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        recover_interrupted_replace(out_dir)  # failed between the two renames: the old model goes back
         raise
     return out_dir
+
+
+STALE_STAGING_S = 3600.0
+
+
+def _backup_of(out_dir: Path) -> Path:
+    return out_dir.with_name(out_dir.name + ".replaced")
+
+
+def recover_interrupted_replace(out_dir: str | Path) -> bool:
+    """Undo a replacement cut between its two renames (old model moved aside, new one not yet in).
+
+    A crash at that instant leaves ``NAME.replaced`` and no ``NAME``; the previous model is put back,
+    so a model directory that existed before a crash always exists after it. Returns True if it did.
+    """
+    out_dir = Path(out_dir)
+    backup = _backup_of(out_dir)
+    if out_dir.exists() or not (backup / CARD_FILE).is_file():
+        return False
+    try:
+        backup.rename(out_dir)
+    except OSError:
+        return False
+    return True
+
+
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Staging folders (``.NAME.xxxxxxxx``) left by a writer that was killed, once they are an hour old."""
+    pattern = re.compile(rf"^\.{re.escape(out_dir.name)}\.[a-z0-9_]{{8}}$")
+    now = time.time()
+    try:
+        siblings = list(out_dir.parent.iterdir())
+    except OSError:
+        return
+    for path in siblings:
+        try:
+            if pattern.match(path.name) and path.is_dir() and now - path.stat().st_mtime > STALE_STAGING_S:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue

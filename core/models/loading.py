@@ -14,7 +14,7 @@ import torch
 
 from ..paths import bundled_models_dir
 from . import lite_medsam, sam_vit
-from .artifact import ModelInfo, info_from_card, read_card, verified_weights_path
+from .artifact import ModelInfo, info_from_card, read_card, recover_interrupted_replace, verified_weights_path
 from .errors import ModelLoadError
 from .registry import BACKBONES, build_backbone
 from .safe_weights import read_state_dict, sha256_of
@@ -54,6 +54,7 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu") -> L
         raise AssertionError("unreachable")
     else:
         path = Path(target).expanduser()
+        recover_interrupted_replace(path)  # a crash while this model was being replaced
         if path.is_dir():
             loaded = load_model_dir(path)
         elif path.is_file() and path.suffix in WEIGHT_SUFFIXES:

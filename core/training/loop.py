@@ -8,7 +8,10 @@ progress events. Stages plug in through ``StageHooks``.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +23,18 @@ from torch.utils.data import DataLoader
 
 from .dataset import SegmentationDataset
 from .losses import batch_dice, bce_dice_loss
-from .progress import CancelToken, NeverCancel, ProgressCallback, ProgressEvent, TrainingCancelled, TrainingDiverged
+from .progress import (
+    CancelToken,
+    NeverCancel,
+    ProgressCallback,
+    ProgressEvent,
+    TrainingCancelled,
+    TrainingDiverged,
+    TrainingOutOfMemory,
+)
 
 EXPLODED_LOSS = 1e4
+LOW_DISK_BYTES = 256 << 20  # less free space than this after a failed write: the disk is full
 
 
 @dataclass
@@ -155,6 +167,21 @@ class TrainingLoop:
         return LoopResult(best_state, best["dice"], best["epoch"], history, time.perf_counter() - started)
 
     def _train_step(self, batch: dict[str, torch.Tensor], step: int) -> float:
+        try:
+            return self._optimisation_step(batch, step)
+        except torch.cuda.OutOfMemoryError:
+            raise self._out_of_memory() from None
+
+    def _out_of_memory(self) -> TrainingOutOfMemory:
+        """Free what the failed step held and say how to retry (a smaller batch, or the CPU)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        size = self.config.batch_size
+        retry = f"--batch-size {size // 2} or --device cpu" if size > 1 else "--device cpu"
+        return TrainingOutOfMemory(f"{self.name}: GPU out of memory at batch size {size}; retry with {retry}")
+
+    def _optimisation_step(self, batch: dict[str, torch.Tensor], step: int) -> float:
         self._set_lr(step)
         batch = {k: v.to(self.config.device, non_blocking=True) for k, v in batch.items()}
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
@@ -177,8 +204,14 @@ class TrainingLoop:
         self.optimizer.zero_grad(set_to_none=True)
         return value
 
-    @torch.no_grad()
     def validate(self) -> float:
+        try:
+            return self._validate()
+        except torch.cuda.OutOfMemoryError:
+            raise self._out_of_memory() from None
+
+    @torch.no_grad()
+    def _validate(self) -> float:
         if len(self.val_set) == 0:
             return float("nan")
         self.model.eval()
@@ -211,7 +244,11 @@ class TrainingLoop:
             "extra": self.hooks.extra_state(),
         }
         partial = self.checkpoint_path.with_suffix(".partial")
-        torch.save(payload, partial)
+        try:
+            torch.save(payload, partial)
+        except RuntimeError:  # torch reports a full disk as an opaque RuntimeError: say what it is
+            partial.unlink(missing_ok=True)
+            raise _write_failure(self.checkpoint_path) from None
         partial.replace(self.checkpoint_path)
 
     def _load_checkpoint(self) -> dict | None:
@@ -222,3 +259,14 @@ class TrainingLoop:
         self.optimizer.load_state_dict(state["optimizer"])
         self.hooks.load_extra_state(state.get("extra", {}))
         return state
+
+
+def _write_failure(path: Path) -> OSError:
+    """An OSError naming the likely cause of a failed checkpoint write (disk full, else a cut-short write)."""
+    try:
+        full = shutil.disk_usage(path.parent).free < LOW_DISK_BYTES
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return OSError(errno.EIO, "the write was cut short (disk full, quota or file size limit)", str(path))

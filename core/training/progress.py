@@ -39,3 +39,7 @@ class TrainingCancelled(Exception):
 
 class TrainingDiverged(Exception):
     """The loss became NaN/inf or exploded; the run stops with a message instead of saving garbage."""
+
+
+class TrainingOutOfMemory(Exception):
+    """The GPU ran out of memory; the message names the batch size to retry with (or the CPU)."""
