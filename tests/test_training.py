@@ -187,3 +187,18 @@ def test_time_budget_calibration_leaves_the_model_untouched(real_examples):
     assert all(torch.equal(v, trial.state_dict()[k]) for k, v in before.items())  # BatchNorm statistics unchanged
     assert epochs_within(100.0, step_s=1.0, train_size=10, val_size=3, batch_size=2, max_epochs=40) == 16
     assert epochs_within(1.0, step_s=10.0, train_size=10, val_size=3, batch_size=2, max_epochs=40) == 1
+
+
+def test_adaptive_adapters_attach_to_every_vit_attention_block():
+    from core.models import sam_vit
+
+    model = sam_vit.build("sam_vit_b", sam_vit.TINY_TEST_CONFIG)
+    wrapped = add_adapters(model, AdapterConfig(policy="everywhere", init_r=4, target_r=2), total_steps=20)
+    adapted = [n for n, m in model.named_modules() if hasattr(m, "lora_E")]
+    assert [n for n in adapted if "image_encoder" in n] == [
+        f"image_encoder.blocks.{i}.attn.qkv" for i in range(sam_vit.TINY_TEST_CONFIG.depth)
+    ]
+    assert any("mask_decoder.transformer" in n for n in adapted)
+    logits = model(torch.rand(2, 1, 256, 256) * 255, torch.tensor([[0.0, 0.0, 255.0, 255.0]] * 2))
+    logits.mean().backward()
+    wrapped.update_and_allocate(0)  # every adapter received a gradient
