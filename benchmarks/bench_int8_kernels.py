@@ -1,17 +1,21 @@
 """INT8 on CPU for LiteMedSAM: which kernel route, and what it buys on the whole encoder.
 
-    python benchmarks/bench_int8_kernels.py                  # 1 and 2 threads, ~5 min on 2 cores
+    python benchmarks/bench_int8_kernels.py                  # kernels + whole model, 1 and 2 threads
     python benchmarks/bench_int8_kernels.py --emulate avx2   # also rerun with oneDNN/fbgemm/MKL/ATen
-                                                             # capped at AVX2 (a laptop-like ISA)
-    python benchmarks/bench_int8_kernels.py --accuracy 30    # + mask agreement INT8 vs FP32 on 30 CXRs
+                                                             # capped at AVX2 (a CPU without VNNI)
+    python benchmarks/bench_int8_kernels.py --parts accuracy --accuracy 30   # mask agreement only
+
+``--parts`` picks sections; sections not run are kept from the existing JSON (each has its own
+``measured_at``). On a busy 2-core machine a full run takes 15-40 min.
 
 Part 1, kernels: LiteMedSAM's real Linear layers, fed the activations they see on a real chest X-ray,
 FP32 ``nn.Linear`` against each INT8 route:
 
 - ``ao_dyn_fbgemm``: ``torch.ao.nn.quantized.dynamic.Linear`` as PyTorch ships it on x86 (fbgemm,
   per-tensor dynamic activations with reduce_range, i.e. 7 bits);
-- ``ao_dyn_onednn`` (chosen, ``core.models.int8.Int8Linear``): same op, weights packed for oneDNN,
-  full 8-bit per-tensor activations;
+- ``ao_dyn_onednn`` (chosen where the CPU has VNNI/AMX, ``core.models.int8.Int8Linear``): same op,
+  weights packed for oneDNN, 8-bit per-tensor activations (7-bit when the ISA lacks VNNI: 8 bits
+  saturate there);
 - ``torchao``: ``quantize_(m, Int8DynamicActivationInt8WeightConfig())`` (per-token activations);
 - ``int_mm_tok``: per-token int8 quantisation in eager PyTorch + ``torch._int_mm``;
 - ``onednn_tok``: per-token int8 quantisation in eager PyTorch + ``onednn::qlinear_pointwise``.
@@ -408,11 +412,12 @@ def _data_dir() -> Path:
     return Path(env) if env else ROOT.parent / "shared" / "data"
 
 
-def run(args) -> dict:
+def run(args, parts: set[str]) -> dict:
     _quiet()
     import cv2
     import torch
 
+    from core.models.int8 import POLICIES, has_int8_dot_product, quantize_linear_layers, select_engine
     from core.models.registry import build_backbone
 
     images = sorted((_data_dir() / "cxr-lungs" / "images").glob("*.jpg"))
@@ -421,33 +426,56 @@ def run(args) -> dict:
     gray = cv2.imread(str(images[0]), cv2.IMREAD_GRAYSCALE)
     model = build_backbone("lite_medsam", "pretrained")
     variants = _variants(model)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     result = {
         "machine": {
             "cpu": _cpu_name(), "torch": torch.__version__, "capability": torch.backends.cpu.get_cpu_capability(),
-            "isa_cap": args.isa_label or "native", "env": {k: os.environ[k] for k in
-                                                           sorted(set().union(*ISA_CAPS.values())) if k in os.environ},
-            "image": images[0].name, "rounds": args.rounds,
+            "isa_cap": args.isa_label or "native",
+            "env": {k: os.environ[k] for k in sorted(set().union(*ISA_CAPS.values())) if k in os.environ},
+            "int8_dot_product": has_int8_dot_product(), "engine_selected": select_engine(),
         },
-        "kernels": [], "encoder_profile": {}, "model": {},
     }
+    print(f"engine selected by core.models.int8 here: {result['machine']['engine_selected']} "
+          f"(int8 dot product: {result['machine']['int8_dot_product']})")
     threads = [int(t) for t in args.threads.split(",")]
-    if not args.skip_kernels:
+    if "kernels" in parts:
         print("Linear kernels (ratio = FP32 time / INT8 time, median of per-round ratios):")
+        rows = []
         for t in threads:
-            result["kernels"] += bench_kernels(model, gray, t, args.rounds)
-    print("FP32 encoder profile:")
-    for t in threads:
-        result["encoder_profile"][f"{t}_threads"] = encoder_profile(model, gray, t)
-    print("Whole model (speedup vs FP32 in the same run):")
-    for t in threads:
-        result["model"][f"{t}_threads"] = bench_model(model, gray, t, args.model_rounds, variants)
-    if args.accuracy:
+            rows += bench_kernels(model, gray, t, args.rounds)
+        result["kernels"] = {"measured_at": stamp, "image": images[0].name, "rounds": args.rounds, "rows": rows,
+                             "geomean_ratio_encoder_layers": _summary(rows)}
+    if "model" in parts:
+        print("FP32 encoder profile:")
+        result["encoder_profile"] = {"measured_at": stamp}
+        for t in threads:
+            result["encoder_profile"][f"{t}_threads"] = encoder_profile(model, gray, t)
+        print("Whole model (speedup vs FP32 in the same run):")
+        result["model"] = {"measured_at": stamp, "rounds": args.model_rounds}
+        for t in threads:
+            result["model"][f"{t}_threads"] = bench_model(model, gray, t, args.model_rounds, variants)
+    if "accuracy" in parts:
         print(f"Mask agreement with FP32 on {args.accuracy} images:")
         torch.set_num_threads(max(threads))
-        result["accuracy"] = mask_agreement(
-            model, {k: v for k, v in variants.items() if k in ("fp32", "int8_paper", "int8_merged", "fp32_bnfold")},
-            images[: args.accuracy], _data_dir() / "cxr-lungs" / "masks")
+        chosen = {k: v for k, v in variants.items() if k in ("fp32", "fp32_bnfold", "int8_paper", "int8_merged")}
+        # what a CPU without VNNI gets: fbgemm with 7-bit activations
+        chosen["int8_merged_fbgemm_7bit"] = quantize_linear_layers(
+            copy.deepcopy(variants["fp32_bnfold"]), POLICIES["merged"], engine="fbgemm")
+        result["accuracy"] = {"measured_at": stamp, **mask_agreement(
+            model, chosen, images[: args.accuracy], _data_dir() / "cxr-lungs" / "masks")}
     return result
+
+
+def _merge(previous: dict, new: dict) -> dict:
+    """Sections run now replace those of the previous file; the others are kept."""
+    merged = dict(previous)
+    for key, value in new.items():
+        if key == "emulated":
+            merged["emulated"] = {label: _merge(previous.get("emulated", {}).get(label, {}), child)
+                                  for label, child in {**previous.get("emulated", {}), **value}.items()}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _cpu_name() -> str:
@@ -476,27 +504,32 @@ def _summary(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--parts", default="kernels,model",
+                        help="comma list of kernels, model, accuracy; sections not run are kept from --out")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per kernel")
-    parser.add_argument("--model-rounds", type=int, default=5, help="interleaved rounds for the whole model")
-    parser.add_argument("--skip-kernels", action="store_true")
-    parser.add_argument("--accuracy", type=int, default=0, help="mask agreement on the first N images")
+    parser.add_argument("--model-rounds", type=int, default=7, help="interleaved rounds for the whole model")
+    parser.add_argument("--accuracy", type=int, default=0, help="mask agreement on the first N images (adds the part)")
     parser.add_argument("--emulate", choices=sorted(ISA_CAPS), action="append", default=[],
-                        help="also rerun in a subprocess with the kernels' ISA capped (repeatable)")
+                        help="also rerun kernels/model in a subprocess with the ISA capped (repeatable)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "int8_kernels.json"))
+    parser.add_argument("--emulated-only", action="store_true", help="skip the native run (with --emulate)")
     parser.add_argument("--isa-label", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if args.accuracy:
+        parts.add("accuracy")
+    elif "accuracy" in parts:
+        args.accuracy = 30
 
-    result = run(args)
-    result["kernel_summary_geomean_ratio_encoder_layers"] = _summary(result["kernels"])
+    result = {} if args.emulated_only and not args.isa_label else run(args, parts)
     if args.isa_label:  # child of --emulate: hand the result back on stdout
         print("@@RESULT@@" + json.dumps(result))
         return
-    for label in args.emulate:
+    child_parts = ",".join(sorted(parts - {"accuracy"}))
+    for label in args.emulate if child_parts else []:
         print(f"\n=== rerun with ISA capped at {label} ({ISA_CAPS[label]}) ===", flush=True)
         cmd = [sys.executable, __file__, "--threads", args.threads, "--rounds", str(args.rounds),
-               "--model-rounds", str(args.model_rounds), "--isa-label", label]
-        if args.skip_kernels:
-            cmd.append("--skip-kernels")
+               "--model-rounds", str(args.model_rounds), "--parts", child_parts, "--isa-label", label]
         proc = subprocess.run(cmd, env={**os.environ, **ISA_CAPS[label]}, capture_output=True, text=True)
         for line in proc.stdout.splitlines():
             if line.startswith("@@RESULT@@"):
@@ -505,12 +538,15 @@ def main() -> None:
                 print(line)
         if proc.returncode:
             print(proc.stderr[-2000:])
-    print("\nGeometric-mean INT8/FP32 speed ratio over the 12 encoder layers:")
-    for key, value in result["kernel_summary_geomean_ratio_encoder_layers"].items():
-        print(f"  {key:22s} {value:.2f}x")
     out = Path(args.out)
+    previous = json.loads(out.read_text()) if out.is_file() else {}
+    merged = _merge(previous, result)
+    print("\nGeometric-mean INT8/FP32 speed ratio over the 12 encoder layers:")
+    for label, child in [("native", merged), *merged.get("emulated", {}).items()]:
+        for key, value in child.get("kernels", {}).get("geomean_ratio_encoder_layers", {}).items():
+            print(f"  {label:9s} {key:22s} {value:.2f}x")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    out.write_text(json.dumps(merged, indent=2))
     print(f"wrote {out}")
 
 

@@ -93,6 +93,7 @@ def drag():
 
 NETWORK_GUARD_SOURCE = r'''
 """Test-only network guard (tests/conftest.py): IP sockets and name lookups raise and are recorded."""
+import ipaddress
 import os
 import socket as _socket
 
@@ -136,11 +137,24 @@ def _sendto(self, data, *args):
     return _record("socket.sendto", args[-1] if args else None)
 
 
+def _numeric(host):
+    """A literal IP address (or None) resolves without asking anyone: no network traffic."""
+    if host is None:
+        return True
+    try:
+        ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host).split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 def _lookup(name):
     original = getattr(_socket, name)
     _original[name] = original
 
     def guarded(host, *args, **kwargs):
+        if name == "getaddrinfo" and _numeric(host):
+            return original(host, *args, **kwargs)  # the connect that follows is what gets blocked
         return _record(f"socket.{name}", host)
 
     guarded.__name__ = name

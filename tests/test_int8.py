@@ -20,11 +20,13 @@ from core.models.int8 import (
     POLICIES,
     Int8Linear,
     export_int8_model_dir,
+    has_int8_dot_product,
     int8_layer_names,
     int8_state,
     load_int8_module,
     model_file_size,
     quantize_linear_layers,
+    reduce_range_for,
     select_engine,
 )
 from core.models.loading import load_model
@@ -202,6 +204,23 @@ def test_int8_mask_agrees_with_fp32_on_a_chest_xray(outputs, policy):
     # the embedding itself stays close too
     fp32_embedding, int8_embedding = outputs("fp32")[0], outputs(f"loaded_{policy}")[0]
     assert ((int8_embedding - fp32_embedding).norm() / fp32_embedding.norm()).item() < 0.1
+
+
+def test_cpus_without_vnni_get_7bit_activations_and_agree_too(model_dirs, outputs, cxr, monkeypatch):
+    # oneDNN capped below VNNI: 8-bit u8 x s8 products would saturate, so fbgemm with 7 bits is used
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not has_int8_dot_product()
+    assert select_engine() in ("fbgemm", "qnnpack", "reference") or reduce_range_for("onednn")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("ADAQAT_INT8_ENGINE", "fbgemm")
+    model = load_model(model_dirs["merged"]).module
+    assert {m.engine for m in model.modules() if isinstance(m, Int8Linear)} == {"fbgemm"}
+    with torch.inference_mode():
+        logits, _ = model.decode(model.encode(cxr[1]), boxes=cxr[2])
+    reference = torch.sigmoid(outputs("fp32")[1])[0, 0].numpy()
+    probability = torch.sigmoid(logits)[0, 0].numpy()
+    assert _dice(reference > 0.5, probability > 0.5) > 0.97
+    assert float(np.abs(probability - reference).mean()) < 0.02
 
 
 def test_predictor_runs_an_int8_model(loaded, cxr):

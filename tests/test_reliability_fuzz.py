@@ -24,6 +24,7 @@ import tempfile
 import textwrap
 import threading
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,6 +193,12 @@ def _corrupt_tag_bytes(data: bytearray, rng: random.Random) -> str:
 
 def _semantic(source: Source, rng: random.Random, work_dir: Path) -> tuple[bytes, str]:
     """Set one header attribute to a hostile value (or delete it) with pydicom and write the file."""
+    with warnings.catch_warnings():  # pydicom complains about the values we are about to write: intended
+        warnings.simplefilter("ignore")
+        return _semantic_quiet(source, rng, work_dir)
+
+
+def _semantic_quiet(source: Source, rng: random.Random, work_dir: Path) -> tuple[bytes, str]:
     path = work_dir / "semantic_source.dcm"
     path.write_bytes(source.data)
     ds = pydicom.dcmread(path, force=True)
@@ -424,7 +431,7 @@ def run_fuzz(sources: list[Source], cases: int, work_dir: Path, seed: int = 0, w
 
 # --- tests --------------------------------------------------------------------------------------
 
-CI_CASES = 120
+CI_CASES = 300  # ~45 cases/s on the 2-core CI machine; the benchmark runs 10 000
 
 
 def test_mutation_fuzz_of_real_files_never_crashes_or_hangs(tmp_path):
@@ -436,10 +443,10 @@ def test_mutation_fuzz_of_real_files_never_crashes_or_hangs(tmp_path):
     assert report.counts["crashed"] == 0 and report.counts["hung"] == 0, report.failures
     assert report.counts["error"] == 0 and report.counts["bad_message"] == 0, report.failures
     assert report.cases == CI_CASES
-    assert report.counts["loaded"] >= 10 and report.counts["refused"] >= 30, summary  # both paths exercised
+    assert report.counts["loaded"] >= 30 and report.counts["refused"] >= 100, summary  # both paths exercised
     assert set(summary["by_mutation"]) == set(MUTATIONS)
     assert summary["max_case_seconds"] < CASE_TIMEOUT_S
-    assert time.monotonic() - started < 90
+    assert time.monotonic() - started < 60
 
 
 def test_worker_detects_hangs_and_crashes(tmp_path):
@@ -515,7 +522,16 @@ LARGE_CHILD = textwrap.dedent(
     from core.segment.preprocess import letterbox_image
 
     def peak():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+        # VmHWM: the peak RSS of this process's own address space. getrusage's ru_maxrss would also
+        # count the parent's RSS at fork time (Linux carries it across exec), e.g. pytest's.
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     out = {"after_imports": peak()}
     t = time.perf_counter(); study = load_study(sys.argv[1]); out["load_s"] = time.perf_counter() - t
     out["after_load"] = peak(); out["shape"] = list(study.pixels.shape); out["warnings"] = study.warnings

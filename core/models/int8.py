@@ -5,19 +5,30 @@ Scheme (matches the QAT fake-quant for weights; see caveat for activations):
 - weights: int8, per output channel, symmetric: ``scale[o] = max|W[o, :]| / 127``,
   ``W_int8 = round(W / scale)`` in [-127, 127] (round half to even, as ``torch.round``);
 - activations: quantised dynamically at run time by the kernel, **per tensor**, asymmetric uint8
-  (8 bits, zero point), int32 accumulation, float32 output with the bias added.
-  QAT fakes **per-token** int8 activations; the CPU kernel can't do per-token at speed (measured in
-  ``benchmarks/bench_int8_kernels.py``: per-token quantisation in eager PyTorch costs more than the
-  GEMM saves). On LiteMedSAM the two give the same mask agreement with FP32 (see the report in
-  ``benchmarks/results/int8_kernels.json`` and ``tests/test_int8.py``).
+  (8 bits with a zero point; 7 bits on CPUs without VNNI, see below), int32 accumulation, float32
+  output with the bias added.
+  QAT fakes **per-token** int8 activations; no CPU kernel reachable from PyTorch does per-token at
+  speed (``benchmarks/bench_int8_kernels.py``: per-token quantisation in eager PyTorch costs more
+  than the int8 GEMM saves: 0.5-0.7x FP32). On pretrained LiteMedSAM, 30 chest X-rays, the mask
+  agreement with FP32 was the same for both (whole-image box, mean Dice 0.964 per-tensor kernel vs
+  0.966 per-token fake-quant). Validate a QAT model through this exported INT8 model, not through
+  its fake-quant twin.
 
 Kernel ("route"): PyTorch's dynamic quantised linear, ``torch.ops.quantized.linear_dynamic``, with
-weights packed for oneDNN on x86 (``reduce_range=False``: full 8-bit activations); fbgemm
-(``reduce_range=True``, i.e. 7-bit activations, as PyTorch does for fbgemm to avoid int16 saturation
-on AVX2) or qnnpack where oneDNN is missing; a float reference path (dequantised weights, float
-activations) where no quantised engine works or the input is not on the CPU. The file format does not
-depend on the route: only int8 weights, float32 scales and float32 biases are stored, and packing for
-the kernel happens at load time. Nothing is ever unpickled.
+weights packed at load time for the engine that suits the CPU:
+
+- x86 with an int8 dot-product instruction (AVX512-VNNI, AVX-VNNI, AMX): oneDNN, full 8-bit
+  activations (``reduce_range=False``);
+- x86 without one (plain AVX2 / AVX-512F: e.g. AMD Zen 2/3, Intel <= 10th gen laptops): fbgemm with
+  ``reduce_range=True`` (7-bit activations). There the u8 x s8 multiply (``vpmaddubsw``) saturates
+  int16 pairs on 8-bit activations: measured with oneDNN capped at AVX2, 2-3 % output error on
+  LiteMedSAM layers, against < 0.01 % with VNNI; 7 bits can't saturate;
+- ARM: qnnpack; anywhere the quantised engines fail, or for non-CPU inputs: a float reference path
+  (dequantised weights, float activations).
+
+``$ADAQAT_INT8_ENGINE`` forces one of ``onednn``, ``fbgemm``, ``qnnpack``, ``reference``. The file
+format does not depend on the route: only int8 weights, float32 scales and float32 biases are
+stored. Nothing is ever unpickled.
 
 File layout (flat safetensors): for each INT8 Linear ``<name>.weight_int8`` (int8, out x in),
 ``<name>.weight_scale`` (float32, out), ``<name>.bias`` (float32, out; absent when the layer has
@@ -48,16 +59,30 @@ from .inference_opt import channels_last_encoder, fold_batchnorm
 SPEC_FORMAT = "adaqat-int8-linear/1"
 ROUTE = "dynamic-int8-linear"  # torch.ops.quantized.linear_dynamic; engine chosen at load time
 WEIGHT_SCHEME = "int8 symmetric per output channel, scale = max|w| / 127, values in [-127, 127]"
-ACTIVATION_SCHEME = "dynamic per-tensor asymmetric uint8 (7-bit on fbgemm), int32 accumulation"
+ACTIVATION_SCHEME = "dynamic per-tensor asymmetric uint8 (7-bit without VNNI), int32 accumulation"
 ENGINE_ENV = "ADAQAT_INT8_ENGINE"  # force "onednn", "fbgemm", "qnnpack" or "reference"
 ENGINES = ("onednn", "fbgemm", "qnnpack", "reference")
-_REDUCE_RANGE = {"onednn": False, "fbgemm": True, "qnnpack": False}
 
 KeepFloat = Callable[[str, nn.Linear], bool]
 
 
 # --------------------------------------------------------------------------------------------------
 # engine
+
+
+def has_int8_dot_product() -> bool:
+    """Whether the CPU multiplies u8 x s8 without int16 saturation (x86 VNNI or AMX).
+
+    Honours a ``ONEDNN_MAX_CPU_ISA`` cap below VNNI (used to emulate older CPUs in benchmarks).
+    """
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
+    if cap and cap != "ALL" and not any(key in cap for key in ("VNNI", "AMX", "AVX10")):
+        return False
+    try:
+        caps = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):
+        return False
+    return bool(caps.get("avx512_vnni") or caps.get("avx_vnni") or caps.get("amx_int8"))
 
 
 def select_engine() -> str:
@@ -71,13 +96,24 @@ def select_engine() -> str:
     if not hasattr(torch.ops.quantized, "linear_dynamic"):
         return "reference"
     x86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
-    if x86 and "onednn" in supported:
+    if x86 and "onednn" in supported and has_int8_dot_product():
         return "onednn"
     if x86 and "fbgemm" in supported:
         return "fbgemm"
+    if x86 and "onednn" in supported:
+        return "onednn"  # with reduce_range, see reduce_range_for
     if "qnnpack" in supported:
         return "qnnpack"
     return "reference"
+
+
+def reduce_range_for(engine: str) -> bool:
+    """7-bit activations where 8 bits could saturate: fbgemm (PyTorch's rule), oneDNN without VNNI."""
+    if engine == "fbgemm":
+        return True
+    if engine == "onednn":
+        return not has_int8_dot_product()
+    return False
 
 
 @contextmanager
@@ -124,6 +160,7 @@ class Int8Linear(nn.Module):
         self.requested_engine = engine
         self._packed = None
         self._engine: str | None = None
+        self._reduce_range = False
         self._dequantized: torch.Tensor | None = None
 
     @classmethod
@@ -170,6 +207,7 @@ class Int8Linear(nn.Module):
                     with _quantized_engine(engine):
                         self._packed = torch.ops.quantized.linear_prepack(qweight, bias)
                 self._engine = engine
+                self._reduce_range = reduce_range_for(engine)
             except (RuntimeError, AttributeError, NotImplementedError) as error:
                 warnings.warn(f"Int8Linear: {engine} packing failed ({str(error).splitlines()[0]}); "
                               "using the float reference path", RuntimeWarning, stacklevel=2)
@@ -198,15 +236,16 @@ class Int8Linear(nn.Module):
             self.prepare()
         if self._packed is not None and x.device.type == "cpu":
             if x.dtype != torch.float32:
-                return torch.ops.quantized.linear_dynamic(x.float(), self._packed, _REDUCE_RANGE[self._engine]).to(x.dtype)
-            return torch.ops.quantized.linear_dynamic(x, self._packed, _REDUCE_RANGE[self._engine])
+                return torch.ops.quantized.linear_dynamic(x.float(), self._packed, self._reduce_range).to(x.dtype)
+            return torch.ops.quantized.linear_dynamic(x, self._packed, self._reduce_range)
         weight = self._dequantized if self._dequantized is not None else self.dequantized_weight()
         weight = weight.to(x.device, x.dtype)
         bias = None if self.bias is None else self.bias.to(x.device, x.dtype)
         return F.linear(x, weight, bias)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        engine = f", engine={self._engine}{' (7-bit activations)' if self._reduce_range else ''}" if self._engine else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}{engine}"
 
 
 # --------------------------------------------------------------------------------------------------

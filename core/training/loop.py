@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import pickle
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -254,7 +255,7 @@ class TrainingLoop:
     def _load_checkpoint(self) -> dict | None:
         if not self.checkpoint_path.is_file():
             return None
-        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(self.checkpoint_path)
         self.model.load_state_dict(state["model"], strict=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.hooks.load_extra_state(state.get("extra", {}))
@@ -270,3 +271,22 @@ def _write_failure(path: Path) -> OSError:
     if full:
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     return OSError(errno.EIO, "the write was cut short (disk full, quota or file size limit)", str(path))
+
+
+CHECKPOINT_KEYS = ("epochs", "epoch", "step", "history", "best_val_dice", "best_epoch", "best_state", "model", "optimizer")
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A ``--resume`` checkpoint, read without unpickling code; ValueError with one line if it is not one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(f"{path}: refused, the checkpoint holds more than plain tensors; delete it or train "
+                         "without --resume") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{path}: not a readable training checkpoint ({detail}); delete it or train without --resume") from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise ValueError(f"{path}: not a checkpoint of this trainer (no {missing[0]!r}); delete it or train without --resume")
+    return state

@@ -22,7 +22,7 @@ from .adapters import (
 from .budget import epochs_within, seconds_per_step
 from .dataset import SegmentationDataset
 from .progress import ProgressEvent
-from .loop import LoopConfig, LoopResult, StageHooks, TrainingLoop
+from .loop import LoopConfig, LoopResult, StageHooks, TrainingLoop, read_checkpoint
 
 
 @dataclass
@@ -82,7 +82,7 @@ def run_stage1(
     full_count = sum(p.numel() for p in model.parameters())
     checkpoint_path = Path(work_dir) / "stage1_checkpoint.pt"
     if resume and checkpoint_path.is_file():  # the epoch count (maybe budget-chosen) is the original run's
-        loop_config.epochs = int(torch.load(checkpoint_path, map_location="cpu", weights_only=True)["epochs"])
+        loop_config.epochs = int(read_checkpoint(checkpoint_path)["epochs"])
     elif time_budget_s:
         trial = copy.deepcopy(model).to(loop_config.device)
         add_adapters(trial, config.adapters, total_steps=100)
