@@ -168,12 +168,7 @@ def _corrupt_tag_bytes(data: bytearray, rng: random.Random) -> str:
     name, at = rng.choice(candidates)
     vr = bytes(data[at + 4 : at + 6])
     explicit = len(vr) == 2 and vr.isalpha() and vr.isupper()
-    if explicit and vr in LONG_VRS:
-        length_at, length_size, value_at = at + 8, 4, at + 12
-    elif explicit:
-        length_at, length_size, value_at = at + 6, 2, at + 8
-    else:
-        length_at, length_size, value_at = at + 4, 4, at + 8
+    length_at, length_size, value_at = _element_layout(bytes(data), at)
     length = int.from_bytes(data[length_at : length_at + length_size], "little")
     what = rng.choice(("vr", "length", "value", "value", "extreme"))
     if what == "vr" and explicit:
@@ -211,18 +206,48 @@ def _semantic_quiet(source: Source, rng: random.Random, work_dir: Path) -> tuple
     else:
         keyword = rng.choice(sorted(INTERESTING))
         value = rng.choice(INTERESTING[keyword])
-        if keyword == "TransferSyntaxUID":
-            ds.file_meta.TransferSyntaxUID = value
-        else:
-            setattr(ds, keyword, value)
         label = f"tag_value:{keyword}={value}"
+        try:
+            if keyword == "TransferSyntaxUID":
+                ds.file_meta.TransferSyntaxUID = value
+            else:
+                setattr(ds, keyword, value)
+        except Exception:  # pydicom will not hold it (e.g. "x" as an integer string): write the bytes raw
+            return _raw_value(source.data, HEADER_TAGS[keyword], value), label + " (raw bytes)"
     out = work_dir / "semantic_out.dcm"
     try:
         ds.save_as(out, enforce_file_format=False)
     except Exception:  # a value pydicom cannot even write (e.g. a big-endian switch of compressed data)
-        data = bytearray(source.data)
-        return bytes(data), label + " (unwritable; original kept)"
+        if label.startswith("tag_value:del"):
+            return source.data, label + " (unwritable; original kept)"
+        return _raw_value(source.data, HEADER_TAGS[keyword], value), label + " (raw bytes)"
     return out.read_bytes(), label
+
+
+def _element_layout(data: bytes, at: int) -> tuple[int, int, int]:
+    """(length offset, length size, value offset) of the element whose tag is at ``at``."""
+    vr = bytes(data[at + 4 : at + 6])
+    explicit = len(vr) == 2 and vr.isalpha() and vr.isupper()
+    if explicit and vr in LONG_VRS:
+        return at + 8, 4, at + 12
+    if explicit:
+        return at + 6, 2, at + 8
+    return at + 4, 4, at + 8
+
+
+def _raw_value(data: bytes, tag: tuple[int, int], value) -> bytes:
+    """The element's value bytes overwritten with ``value`` as text (its length field kept)."""
+    offsets = _tag_offsets(data, tag)
+    if not offsets:
+        return data
+    out = bytearray(data)
+    length_at, length_size, value_at = _element_layout(data, offsets[0])
+    length = int.from_bytes(out[length_at : length_at + length_size], "little")
+    if length == 0xFFFFFFFF:
+        return data
+    text = ("\\".join(value) if isinstance(value, list) else str(value)).encode("ascii", "replace")
+    out[value_at : value_at + length] = text[:length].ljust(length, b" ")
+    return bytes(out)
 
 
 def _flip(data: bytearray, rng: random.Random) -> str:
