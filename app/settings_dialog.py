@@ -40,9 +40,9 @@ class SettingsDialog(QDialog):
         self.threads.setValue(settings.threads())
 
         form = QFormLayout(self)
-        form.addRow("Annotation store:", _row(self.store_path, browse_store))
+        form.addRow("Annotation store:", form_row(self.store_path, browse_store))
         form.addRow("Reader name:", self.reader)
-        form.addRow("Model:", _row(self.model, browse_model))
+        form.addRow("Model:", form_row(self.model, browse_model))
         form.addRow("Device:", self.device)
         form.addRow("CPU threads:", self.threads)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -71,7 +71,8 @@ class SettingsDialog(QDialog):
             self.model.setText(folder)
 
 
-def _row(*widgets: QWidget) -> QWidget:
+def form_row(*widgets: QWidget) -> QWidget:
+    """Widgets side by side in one form row, the first one stretching."""
     box = QWidget()
     layout = QHBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)

@@ -39,6 +39,7 @@ from core.store import AnnotationStore, StoreError
 from core.training.store_source import TRAINING_STATUSES
 
 from .settings import Settings
+from .settings_dialog import form_row
 from .training_process import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
@@ -112,15 +113,6 @@ def model_card_dice(model_dir: str) -> tuple[str, float | None]:
     if dice is None:
         dice = (card.get("metrics") or {}).get("val_dice_auto_model_resolution")
     return precision, float(dice) if isinstance(dice, (int, float)) and math.isfinite(dice) else None
-
-
-def _row(*widgets: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QHBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    for i, widget in enumerate(widgets):
-        layout.addWidget(widget, 1 if i == 0 else 0)
-    return box
 
 
 class TrainingDialog(QDialog):
@@ -199,7 +191,7 @@ class TrainingDialog(QDialog):
         form.addRow("Time budget:", self.budget)
         form.addRow("Device:", self.device)
         form.addRow("CPU threads:", self.threads)
-        form.addRow("Output folder:", _row(self.out_dir, browse))
+        form.addRow("Output folder:", form_row(self.out_dir, browse))
         form.addRow("Advanced options:", self.extra_args)
         self.options = options
 
