@@ -1,9 +1,11 @@
 """Tools > Fine-tune model…: train the model on the images this clinic reviewed.
 
 The dialog collects a few options, runs ``adaqat train`` on the annotation store in a child process
-(``training_process``), shows its progress, and on success offers the new model to the viewer. It
-holds no training logic: which images are used, the epoch count for the time budget, checkpoints,
-resume and INT8 export are the engine's. Failures are shown as the engine's one-line ``error:``
+(``training_process``), continuing from the viewer's current model, shows its progress, and offers
+the new model only when the engine's held-out comparison says it beats the current one. "Estimate
+time" runs the engine's ``--estimate`` (a short measured step) so the whole-run plan is seen before
+Start. It holds no training logic: which images are used, the plan for the time budget,
+checkpoints, INT8 export and the comparison are the engine's. Failures are shown as the engine's one-line ``error:``
 message inside the dialog, never as a traceback.
 """
 
@@ -43,6 +45,7 @@ from .settings_dialog import form_row
 from .training_process import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
+    EXIT_OUT_OF_MEMORY,
     TrainingOutcome,
     TrainingProcess,
     TrainingRequest,
@@ -115,6 +118,29 @@ def model_card_dice(model_dir: str) -> tuple[str, float | None]:
     return precision, float(dice) if isinstance(dice, (int, float)) and math.isfinite(dice) else None
 
 
+def _minutes(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
+
+
+def estimate_text(estimate: dict, budget_s: float | None) -> str:
+    """One sentence for the engine's ``--estimate`` plan."""
+    total = float(estimate.get("total_s", 0.0))
+    text = (f"about {_minutes(total)} for the whole run on this computer: {estimate.get('views', '?')} view(s) per "
+            f"image, stage 1 {estimate.get('stage1_epochs', '?')} epochs, stage 2 {estimate.get('stage2_epochs', '?')} "
+            "epochs, then INT8 export and the comparison with the current model")
+    return text + (f" (budget {_minutes(budget_s)})." if budget_s else ".")
+
+
+def comparison_text(comparison: dict) -> str:
+    """The held-out comparison in words: both Dice values, the difference and the Wilcoxon p."""
+    old, new = comparison["active_model"]["dice_mean"], comparison["new_model"]["dice_mean"]
+    p = comparison.get("wilcoxon_p")
+    p_text = f", paired Wilcoxon p = {p:.3g}" if isinstance(p, (int, float)) and math.isfinite(p) else ""
+    return (f"Training finished. On {comparison['images']} held-out reviewed images (automatic mode): current model "
+            f"Dice {old:.4f}, new model Dice {new:.4f} (difference {new - old:+.4f}{p_text}).")
+
+
 class TrainingDialog(QDialog):
     """Non-modal: the annotator may keep reviewing while a run goes on (one run at a time)."""
 
@@ -164,8 +190,9 @@ class TrainingDialog(QDialog):
         self.budget.setValue(DEFAULT_BUDGET_MIN)
         self.budget.setSuffix(" min")
         self.budget.setSpecialValueText("no limit (all epochs)")
-        self.budget.setToolTip("Stage 1 chooses its number of epochs to finish in about this time "
-                               "(measured on this computer). The INT8 stage adds a shorter run after it.")
+        self.budget.setToolTip("The whole run (preparation, both stages, INT8 export and the comparison with "
+                               "the current model) is planned to finish in about this time on this computer.")
+        self.budget.valueChanged.connect(lambda _value: self._clear_estimate())
         self.device = QComboBox()
         self.device.addItem("CPU", "cpu")
         if _cuda_available():
@@ -193,7 +220,15 @@ class TrainingDialog(QDialog):
         form.addRow("CPU threads:", self.threads)
         form.addRow("Output folder:", form_row(self.out_dir, browse))
         form.addRow("Advanced options:", self.extra_args)
+        self.base_label = QLabel()
+        self.base_label.setWordWrap(True)
+        self.estimate_label = QLabel("Not estimated yet: “Estimate time” measures a few steps on this computer.")
+        self.estimate_label.setObjectName("estimateLabel")
+        self.estimate_label.setWordWrap(True)
+        form.addRow("Continues from:", self.base_label)
+        form.addRow("Estimate:", self.estimate_label)
         self.options = options
+        self._show_base_model()
 
         self.stage_label = QLabel("Not started")
         self.stage_label.setObjectName("stageLabel")
@@ -225,6 +260,10 @@ class TrainingDialog(QDialog):
         self.use_button.setToolTip("Make the new model the viewer's model (Settings > Model) and load it now")
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the cancelled run from its last finished epoch")
+        self.estimate_button = QPushButton("Estimate time")
+        self.estimate_button.setToolTip("Measure a few training steps on this computer and show how the run "
+                                        "would use the time budget (about half a minute)")
+        self.estimate_button.clicked.connect(self.estimate)
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
@@ -238,7 +277,7 @@ class TrainingDialog(QDialog):
         buttons.addWidget(self.use_button)
         buttons.addWidget(self.resume_button)
         buttons.addStretch(1)
-        for button in (self.start_button, self.cancel_button, self.close_button):
+        for button in (self.estimate_button, self.start_button, self.cancel_button, self.close_button):
             button.setAutoDefault(False)
             buttons.addWidget(button)
         self.use_button.setAutoDefault(False)
@@ -292,6 +331,17 @@ class TrainingDialog(QDialog):
         if folder:
             self.out_dir.setText(folder)
 
+    def base_model(self) -> str:
+        """The model a run continues from: the one the viewer uses now."""
+        return self.settings.model()
+
+    def _show_base_model(self) -> None:
+        self.base_label.setText(f"{self.base_model()} (the viewer's current model; it stays active unless the "
+                                "new one scores better on held-out reviewed images)")
+
+    def _clear_estimate(self) -> None:
+        self.estimate_label.setText("Not estimated yet: “Estimate time” measures a few steps on this computer.")
+
     def _saved_resume_dir(self) -> Path | None:
         value = str(self.settings.q.value(RESUME_KEY, "") or "")
         return Path(value) if value and Path(value).is_dir() else None
@@ -302,10 +352,12 @@ class TrainingDialog(QDialog):
         self.settings.sync()
 
     # -- running ----------------------------------------------------------------------------------
-    def build_request(self, resume: bool = False) -> TrainingRequest:
+    def build_request(self, resume: bool = False, estimate: bool = False) -> TrainingRequest:
         """The engine run the options describe; ValueError says what is wrong with them."""
         extra = parse_extra_args(self.extra_args.text())
-        if resume:
+        if estimate:
+            out = Path(self.out_dir.text().strip() or str(models_root(self.store_root()))).expanduser()
+        elif resume:
             if self._resume_dir is None:
                 raise ValueError("there is no cancelled run to resume")
             out = self._resume_dir
@@ -322,7 +374,28 @@ class TrainingDialog(QDialog):
                                  + (" or resume the cancelled run" if self._resume_dir else ""))
         return TrainingRequest(
             store_dir=self.store_root(), out_dir=out, time_budget_s=self.budget.value() * 60.0 or None,
-            device=str(self.device.currentData()), threads=self.threads.value(), resume=resume, extra_args=extra)
+            device=str(self.device.currentData()), threads=self.threads.value(), resume=resume,
+            from_model=self.base_model(), estimate=estimate, extra_args=extra)
+
+    def estimate(self) -> bool:
+        """Run the engine's ``--estimate`` (writes nothing) and show the whole-run plan."""
+        if self.process.running:
+            return False
+        if self.refresh_count() < MIN_IMAGES:
+            self._show_result(self.too_few_message(), "error")
+            return False
+        try:
+            request = self.build_request(estimate=True)
+        except ValueError as error:
+            self._show_result(f"Cannot estimate: {error}.", "error")
+            return False
+        self.events.clear()
+        self.result_label.hide()
+        self.estimate_label.setText("Measuring a few steps on this computer…")
+        self.append_log(f"Estimating: {request.command_text()}")
+        self._set_state("estimating")
+        self.process.start(request)
+        return True
 
     def start(self, resume: bool = False) -> bool:
         """Start (or resume) a run; False with the reason shown when it cannot start."""
@@ -406,6 +479,10 @@ class TrainingDialog(QDialog):
 
     def _on_finished(self, outcome: TrainingOutcome) -> None:
         self.outcome = outcome
+        if self.state == "estimating":
+            self._show_estimate(outcome)
+            self._set_state("idle")
+            return
         if self.bar.maximum() == 0:  # still "busy": the engine never reported a step
             self.bar.setRange(0, 1)
             self.bar.setValue(0)
@@ -421,9 +498,21 @@ class TrainingDialog(QDialog):
             self._close_when_finished = False
             self.close()
 
+    def _show_estimate(self, outcome: TrainingOutcome) -> None:
+        if outcome.state == "estimated" and outcome.estimate:
+            text = estimate_text(outcome.estimate, self.budget.value() * 60.0 or None)
+            self.estimate_label.setText(text)
+            self.append_log(f"Estimate: {outcome.estimate.get('summary', text)}")
+            return
+        self.estimate_label.setText("The estimate could not be made (see the messages below).")
+        self._show_failure(outcome)
+
     def _show_success(self, outcome: TrainingOutcome) -> None:
         self._remember_resume_dir(None)
         path = outcome.model_path
+        if outcome.comparison is not None:
+            self._show_comparison(outcome, path)
+            return
         precision, dice = model_card_dice(path)
         if dice is None:  # the card lacks it: the last validation Dice the engine reported
             dice = next((self._val_dice[s] for s in ("stage2", "stage1") if s in self._val_dice), None)
@@ -436,6 +525,22 @@ class TrainingDialog(QDialog):
         self.bar.setValue(1)
         self.detail_label.setText(f"Final validation Dice: {dice_text}")
         self._show_result(f"Training finished. {kind} model{note}:\n{path}\nValidation Dice: {dice_text}", "ok")
+
+    def _show_comparison(self, outcome: TrainingOutcome, path: str) -> None:
+        """Offer the new model only when it beat the current one on the same held-out images."""
+        text = comparison_text(outcome.comparison)
+        self.stage_label.setText("Finished")
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1)
+        new_dice = outcome.comparison["new_model"]["dice_mean"]
+        self.detail_label.setText(f"Held-out Dice of the new model: {new_dice:.4f}")
+        if outcome.better:
+            self.result_path = path
+            self._show_result(f"{text}\nThe new model is better. “Use this model” makes it the active model:\n{path}", "ok")
+        else:
+            self.result_path = None
+            self._show_result(f"{text}\nThe new model is not better, so the current model stays active. "
+                              f"The run is kept for reference in:\n{path}", "note")
 
     def _show_cancelled(self, outcome: TrainingOutcome) -> None:
         finished_epochs = any(e.val_dice is not None for e in self.events)
@@ -451,6 +556,8 @@ class TrainingDialog(QDialog):
             text = f"The training data or options were not usable: {reason}"
         elif outcome.exit_code == EXIT_DIVERGED:
             text = f"Training stopped because it diverged: {reason}"
+        elif outcome.exit_code == EXIT_OUT_OF_MEMORY:
+            text = f"Training ran out of memory: {reason}"
         else:
             text = f"Training failed: {reason}"
         fallback = self._stage1_model_after_failure(outcome)
@@ -495,9 +602,18 @@ class TrainingDialog(QDialog):
         """Make the new model the viewer's default and ask the viewer to load it."""
         if not self.result_path:
             return
-        self.settings.set_model(self.result_path)
+        from core.models.catalog import activate_model_dir
+
+        try:  # a copy in the user's models folder: deleting the run folder cannot break the viewer
+            installed = str(activate_model_dir(self.result_path))
+        except (OSError, ValueError) as error:
+            self._show_result(f"Could not install the new model: {error}", "error")
+            return
+        self.result_path = installed
+        self.settings.set_model(installed)
         self.settings.sync()
-        self.model_chosen.emit(self.result_path)
+        self._show_base_model()
+        self.model_chosen.emit(installed)
         self.use_button.setEnabled(False)
         self.result_label.setText(self.result_label.text() + "\nThe viewer now uses this model (Settings > Model).")
 
@@ -508,12 +624,13 @@ class TrainingDialog(QDialog):
 
     def _set_state(self, state: str) -> None:
         self.state = state
-        running = state in ("running", "cancelling")
+        running = state in ("running", "cancelling", "estimating")
         self.options.setEnabled(not running)
         self.start_button.setEnabled(not running and self.count >= MIN_IMAGES)
         self.start_button.setText("Start new run" if state in ("succeeded", "failed", "cancelled") else "Start")
         _set_primary(self.start_button, state == "idle")
         _set_primary(self.use_button, bool(self.result_path))
+        self.estimate_button.setEnabled(not running and self.count >= MIN_IMAGES)
         self.cancel_button.setEnabled(running)
         self.cancel_button.setText("Stop now" if state == "cancelling" else "Cancel")
         self.close_button.setEnabled(not running)

@@ -6,9 +6,11 @@ command line, turns the engine's JSON lines into ``ProgressEvent`` objects, and 
 the process ended; all training logic is the engine's.
 
 Engine contract (``core/cli/train_command.py``): one JSON object per stdout line (the fields of
-``ProgressEvent``, then ``{"stage": "done", "kind": "fp32"|"int8", "path": …}`` per model written);
+``ProgressEvent``, then ``{"stage": "done", "kind": "fp32"|"int8", "path": …}`` per model written,
+then ``{"stage": "comparison", "better": …}`` when the run compared its model with the active one;
+``--estimate`` prints one ``{"stage": "estimate", "total_s": …, "summary": …}`` line instead);
 human-readable warnings and errors on stderr (``error: …`` lines are the failure reason); exit status
-0 ok, 2 bad input, 3 diverged, 130 cancelled. SIGTERM cancels between steps and keeps the last
+0 ok, 2 bad input, 3 diverged, 4 out of memory, 130 cancelled. SIGTERM cancels between steps and keeps the last
 epoch checkpoint, which ``--resume`` continues from.
 """
 
@@ -27,7 +29,7 @@ from core.training.progress import ProgressEvent
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_CANCELLED = 0, 2, 3, 130
+EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY, EXIT_CANCELLED = 0, 2, 3, 4, 130
 KILL_AFTER_MS = 120_000  # a cancelled run finishes its current step first; a CPU step can take a while
 MAX_STDERR_LINES = 4000
 _EVENT_FIELDS = {f.name for f in fields(ProgressEvent)}
@@ -44,11 +46,17 @@ class TrainingRequest:
     threads: int = 0  # 0: leave torch's default
     stages: str = "both"
     resume: bool = False
+    from_model: str | None = None  # the model to continue (the viewer's model); None: the engine's active one
+    estimate: bool = False  # only measure and print the plan (``--estimate``)
     extra_args: list[str] = field(default_factory=list)  # advanced engine options, appended last (they win)
 
     def arguments(self) -> list[str]:
         args = ["-m", "core.cli", "train", "--data", str(self.store_dir), "--out", str(self.out_dir),
                 "--stages", self.stages, "--progress-json", "--device", self.device]
+        if self.from_model:
+            args += ["--from", str(self.from_model)]
+        if self.estimate:
+            args.append("--estimate")
         if self.time_budget_s:
             args += ["--time-budget", f"{float(self.time_budget_s):g}"]
         if self.threads > 0:
@@ -78,6 +86,13 @@ class TrainingOutcome:
     models: dict[str, str]  # kind ("fp32"/"int8") -> model directory, from the engine's "done" lines
     error: str = ""  # the engine's last "error:" line (without the prefix), else a one-line summary
     out_dir: str = ""
+    comparison: dict | None = None  # the run's held-out comparison with the active model
+    estimate: dict | None = None  # the plan an ``--estimate`` run printed
+
+    @property
+    def better(self) -> bool:
+        """Offered for activation only when the run showed it beats the active model."""
+        return bool(self.comparison and self.comparison.get("better"))
 
     @property
     def model_path(self) -> str | None:
@@ -103,6 +118,7 @@ class TrainingProcess(QObject):
         self._stderr_buffer = b""
         self._stderr_lines: list[str] = []
         self._models: dict[str, str] = {}
+        self._reports: dict[str, dict] = {}
         self._cancel_requested = False
         self._kill_timer = QTimer(self)
         self._kill_timer.setSingleShot(True)
@@ -129,6 +145,7 @@ class TrainingProcess(QObject):
         self._stdout_buffer = self._stderr_buffer = b""
         self._stderr_lines = []
         self._models = {}
+        self._reports = {}
         self._cancel_requested = False
         process = QProcess(self)
         environment = QProcessEnvironment.systemEnvironment()
@@ -205,6 +222,9 @@ class TrainingProcess(QObject):
         if not isinstance(data, dict) or "stage" not in data:
             self.log_line.emit(line)
             return
+        if data["stage"] in ("comparison", "estimate"):
+            self._reports[data["stage"]] = data
+            return
         if data["stage"] == "done":
             kind, path = str(data.get("kind", "")), str(data.get("path", ""))
             self._models[kind] = path
@@ -245,8 +265,11 @@ class TrainingProcess(QObject):
         code = None if crashed else int(exit_code)
         models = dict(self._models)
         error = self._failure_reason()
-        if code == EXIT_OK and models:
-            outcome = TrainingOutcome("succeeded", code, models, "", self._out_dir())
+        if code == EXIT_OK and self.request is not None and self.request.estimate and "estimate" in self._reports:
+            outcome = TrainingOutcome("estimated", code, {}, "", self._out_dir(), estimate=self._reports["estimate"])
+        elif code == EXIT_OK and models:
+            outcome = TrainingOutcome("succeeded", code, models, "", self._out_dir(),
+                                      comparison=self._reports.get("comparison"))
         elif code == EXIT_CANCELLED or (self._cancel_requested and code != EXIT_OK):
             outcome = TrainingOutcome("cancelled", code, models, error, self._out_dir())
         elif code == EXIT_OK:

@@ -159,7 +159,7 @@ def bench_train_kills(rounds: int, seed: int, work: Path) -> dict:
         write_model_dir(out / "model-fp32", dict(TINY_CARD, version="1"),
                         sam_vit.build("sam_vit_b", sam_vit.TINY_TEST_CONFIG).state_dict())
         child = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "train", "--data", str(manifest), "--out", str(out), "--stages", "1",
+            [sys.executable, "-m", "core.cli", "train", "--data", str(manifest), "--out", str(out), "--from", "lite_medsam", "--stages", "1",
              "--epochs", "1", "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1",
              "--no-augment", "--progress-json", "--threads", "2"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=child_env(), cwd=str(ROOT), text=True)

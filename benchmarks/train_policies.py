@@ -67,7 +67,7 @@ def main() -> None:
     processes, started = {}, time.time()
     for name in args.runs:
         command = [sys.executable, "-m", "core.cli", "train", "--data", str(args.data), "--out", str(args.out / name),
-                   "--stages", "1", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+                   "--from", "lite_medsam", "--stages", "1", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                    "--device", args.device, "--workers", "3", "--name", f"policy-{name}", *RUNS[name], *args.extra]
         if args.checkpoint:
             command += ["--checkpoint", args.checkpoint]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("ADAQAT_SETTINGS", str(Path(tempfile.mkdtemp(prefix="adaqat-test-settings-")) / "viewer.ini"))
+os.environ.setdefault("ADAQAT_HOME", tempfile.mkdtemp(prefix="adaqat-test-home-"))  # never the user's models
 
 import pytest  # noqa: E402
 

@@ -59,7 +59,7 @@ def test_train_four_images_one_epoch_then_evaluate_three(tmp_path):
     """Issue 3's done-when, on this CPU: a real (tiny) stage-1 run and an evaluation with the result."""
     manifest = shared_file("cxr-lungs", "manifest.csv")
     out = tmp_path / "run"
-    trained = adaqat("train", "--data", manifest, "--out", out, "--stages", "1", "--epochs", "1", "--batch-size", "2",
+    trained = adaqat("train", "--data", manifest, "--out", out, "--from", "lite_medsam", "--stages", "1", "--epochs", "1", "--batch-size", "2",
                      "--max-train-images", "4", "--max-val-images", "2", "--threads", "2")
     assert trained.returncode == 0, trained.stderr[-2000:]
     card = json.loads((out / "model-fp32" / "model.json").read_text())
@@ -81,7 +81,7 @@ def test_train_both_stages_leaves_fp32_and_a_real_int8_model(tmp_path):
     """Stage 1 then QAT (torchao prepare/convert) then INT8 export, on two real images, on this CPU."""
     manifest = shared_file("cxr-lungs", "manifest.csv")
     out = tmp_path / "run"
-    trained = adaqat("train", "--data", manifest, "--out", out, "--stages", "both", "--epochs", "1", "--qat-epochs", "1",
+    trained = adaqat("train", "--data", manifest, "--out", out, "--from", "lite_medsam", "--stages", "both", "--epochs", "1", "--qat-epochs", "1",
                      "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1", "--threads", "2")
     assert trained.returncode == 0, trained.stderr[-2000:]
     int8_card = json.loads((out / "model-int8" / "model.json").read_text())

@@ -137,7 +137,7 @@ def test_a_poisoned_resume_checkpoint_is_refused_in_one_line(tmp_path, capsys):
     out.mkdir()
     marker = tmp_path / "code-ran"
     torch.save({"epochs": 2, "model": _Payload(marker)}, out / "stage1_checkpoint.pt")
-    code = main(["train", "--data", str(manifest), "--out", str(out), "--stages", "1", "--epochs", "1",
+    code = main(["train", "--data", str(manifest), "--out", str(out), "--from", "lite_medsam", "--stages", "1", "--epochs", "1",
                  "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1", "--resume"])
     err = capsys.readouterr().err
     assert code == 2 and not marker.exists()

@@ -404,7 +404,7 @@ def test_train_command_reports_disk_full_in_one_line(tmp_path, monkeypatch, caps
                                sam_vit.build("sam_vit_b", sam_vit.TINY_TEST_CONFIG).state_dict())
     before = tree_digest(previous)
     monkeypatch.setattr(artifact, "save_file", _half_written_save_file)
-    code = main(["train", "--data", str(manifest), "--out", str(out), "--stages", "1", "--epochs", "1",
+    code = main(["train", "--data", str(manifest), "--out", str(out), "--from", "lite_medsam", "--stages", "1", "--epochs", "1",
                  "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1", "--no-augment",
                  "--threads", "2"])
     captured = capsys.readouterr()

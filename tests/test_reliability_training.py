@@ -104,7 +104,7 @@ def test_gpu_out_of_memory_in_validation_says_what_to_do(examples, tmp_path, mon
 
 # --- the real pipeline and the command line ------------------------------------------------------
 
-TINY_RUN = dict(max_train_images=2, max_val_images=1, epochs=2, batch_size=2, stages="1", augment=False)
+TINY_RUN = dict(from_model="lite_medsam", max_train_images=2, max_val_images=1, epochs=2, batch_size=2, stages="1", augment=False)
 
 
 def test_cancelled_run_leaves_the_registry_as_it_was(manifest, tmp_path):
@@ -142,7 +142,7 @@ def test_failed_run_leaves_the_registry_as_it_was(manifest, tmp_path, monkeypatc
             train(manifest, out, TrainConfig(**TINY_RUN))
     else:
         monkeypatch.setattr(PromptableSegmenter, "forward", cuda_out_of_memory)
-        code = main(["train", "--data", str(manifest), "--out", str(out), "--stages", "1", "--epochs", "2",
+        code = main(["train", "--data", str(manifest), "--out", str(out), "--from", "lite_medsam", "--stages", "1", "--epochs", "2",
                      "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1", "--no-augment"])
         err = capsys.readouterr().err
         assert code == 4

@@ -15,7 +15,7 @@ from ..models.registry import BACKBONES, DEFAULT_BACKBONE, default_config
 from ..runtime import choose_device, set_threads
 from ..training.adapters import POLICIES, AdapterConfig
 from ..training.manifest import ManifestError
-from ..training.pipeline import TrainConfig, train
+from ..training.pipeline import PROFILES, TrainConfig, resolve_profile, train
 from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
 from ..training.stage1 import Stage1Config
 from .common import add_runtime_options, fail
@@ -27,12 +27,23 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("train", help="fine-tune: stage 1 AdaLoRA, stage 2 INT8 QAT")
     parser.add_argument("--data", required=True, help="manifest CSV, an example cache from 'adaqat prepare', or the viewer's annotation store folder")
     parser.add_argument("--out", required=True, type=Path, help="output folder (model-fp32/, model-int8/, checkpoints)")
+    parser.add_argument("--from", dest="from_model", default=None, metavar="NAME_OR_PATH",
+                        help="the model to continue (default: the active model, the shipped one on a fresh "
+                             "install); a backbone name (lite_medsam) trains from its base weights")
+    parser.add_argument("--profile", choices=PROFILES, default="auto",
+                        help="decoder: continue a model, training its mask decoder on cached embeddings (fast, "
+                             "the default when continuing); full: AdaLoRA on encoder and decoder from base weights")
+    parser.add_argument("--estimate", action="store_true",
+                        help="measure this machine, print the run's plan and estimated duration as JSON, and stop")
+    parser.add_argument("--activate-if-better", action="store_true",
+                        help="make the new model the active one when it beats the active model on the held-out images")
     parser.add_argument("--backbone", choices=BACKBONES, default=DEFAULT_BACKBONE)
     parser.add_argument("--checkpoint", default=None, help="base weights file (required for real SAM ViT weights)")
     parser.add_argument("--image-size", type=int, default=None, help="input size for SAM ViT backbones (e.g. 512)")
     parser.add_argument("--epochs", type=int, default=40, help="epochs (the most, with --time-budget)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                        help="choose the stage-1 epoch count from measured step times to finish in about this long")
+                        help="finish the whole run in about this long (decoder profile: preparation, both stages, "
+                             "export and comparison; full profile: stage 1 only)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--stages", choices=("1", "2", "both"), default="both")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
@@ -50,7 +61,8 @@ def add_parser(sub) -> None:
     parser.add_argument("--max-val-images", type=int, default=None)
     parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default=TrainConfig.model_name, help="model name recorded in model.json")
+    parser.add_argument("--name", default=None, help="model name recorded in model.json "
+                        "(default: the parent's name + '-clinic' when continuing, else cxr-lungs-adaqat)")
     parser.add_argument("--progress-json", action="store_true",
                         help="print progress as JSON lines on stdout (for the viewer's training dialog)")
     add_runtime_options(parser)
@@ -89,6 +101,8 @@ def config_from_args(args, device: str) -> TrainConfig:
         qat_lr=args.qat_lr,
         qat_policy=args.qat_policy,
         time_budget_s=args.time_budget,
+        from_model=args.from_model,
+        profile=args.profile,
     )
 
 
@@ -103,6 +117,8 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # a GUI's "Cancel": stop between steps, keep checkpoint
     progress = JsonProgress() if args.progress_json else ProgressBar()
     try:
+        if args.estimate:
+            return print_estimate(args, config, progress)
         written = train(args.data, args.out, config, resume=args.resume, progress=progress, cancel=cancel)
     except (ManifestError, ModelLoadError, ValueError, FileNotFoundError) as error:
         return fail(str(error))
@@ -122,7 +138,43 @@ def run(args) -> int:
             print(json.dumps({"stage": "done", "kind": kind, "path": str(path)}), flush=True)
         else:
             print(f"{kind} model: {path}")
+    report_comparison(args)
     return 0
+
+
+def print_estimate(args, config, progress) -> int:
+    """``--estimate``: the plan of the decoder profile on this machine (the dialog shows it before Start)."""
+    if resolve_profile(config) != "decoder":
+        return fail("--estimate measures the decoder profile (continuing a model); the full profile sizes "
+                    "stage 1 with --time-budget as it starts")
+    from ..training.continue_run import estimate
+
+    plan = estimate(args.data, config, progress)
+    print(json.dumps({"stage": "estimate", **plan.to_json(), "summary": plan.describe()}), flush=True)
+    if not args.progress_json:
+        print(plan.describe(), file=sys.stderr)
+    return 0
+
+
+def report_comparison(args) -> None:
+    """Print the held-out comparison a decoder-profile run wrote; activate the model if asked and better."""
+    from ..training.continue_run import COMPARISON_FILE, INT8_DIR, describe_comparison
+
+    path = args.out / COMPARISON_FILE
+    if not path.is_file():
+        return
+    comparison = json.loads(path.read_text(encoding="utf-8"))
+    activated = None
+    if args.activate_if_better and comparison["better"]:
+        from ..models.catalog import activate_model_dir
+
+        activated = str(activate_model_dir(args.out / INT8_DIR))
+    if args.progress_json:
+        print(json.dumps({"stage": "comparison", **{k: v for k, v in comparison.items() if k != "per_image"},
+                          "activated": activated}), flush=True)
+    print(describe_comparison(comparison), file=sys.stderr)
+    if activated:
+        print(f"activated: {activated}", file=sys.stderr)
 
 
 def run_prepare(args) -> int:

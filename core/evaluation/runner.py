@@ -48,13 +48,19 @@ def gt_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     return float(cols.min()), float(rows.min()), float(cols.max()), float(rows.max())
 
 
-def evaluate(loaded: LoadedModel, samples: list[Sample], prompt: str = "auto", device: str = "cpu",
-             on_image: Callable[[int, int], None] | None = None) -> Evaluation:
-    if prompt not in PROMPTS:
-        raise ValueError(f"unknown prompt mode '{prompt}' (use {' or '.join(PROMPTS)})")
-    predictor = Predictor(loaded, device=device)
-    rows, problems = [], []
-    for index, sample in enumerate(samples):
+@dataclass
+class HeldOutImage:
+    """One scored image: what the viewer would show (``gray``) and the reader's mask (0/255, 127 ignore)."""
+
+    id: str
+    gray: np.ndarray
+    truth: np.ndarray
+    spacing_mm: tuple[float, float] | None = None
+
+
+def manifest_images(samples: list[Sample], problems: list[str]):
+    """Held-out images of manifest rows, decoded as the viewer does; unusable rows go to ``problems``."""
+    for sample in samples:
         try:
             study = load_study(sample.image)
         except StudyReadError as error:
@@ -64,14 +70,32 @@ def evaluate(loaded: LoadedModel, samples: list[Sample], prompt: str = "auto", d
         if truth is None or truth.shape != (study.height, study.width):
             problems.append(f"{sample.mask}: mask unreadable or not the image's size; skipped")
             continue
-        predictor.set_image(model_gray(study))
-        box = gt_box(truth) if prompt == "box" else None
+        yield HeldOutImage(sample.id, model_gray(study), truth, study.pixel_spacing_mm)
+
+
+def evaluate_images(loaded: LoadedModel, images, prompt: str = "auto", device: str = "cpu",
+                    on_image: Callable[[int, int], None] | None = None, total: int = 0,
+                    problems: list[str] | None = None) -> Evaluation:
+    """Score ``loaded`` on ``HeldOutImage`` items at full resolution, as the product runs it."""
+    if prompt not in PROMPTS:
+        raise ValueError(f"unknown prompt mode '{prompt}' (use {' or '.join(PROMPTS)})")
+    predictor = Predictor(loaded, device=device)
+    rows = []
+    for index, item in enumerate(images):
+        predictor.set_image(item.gray)
+        box = gt_box(item.truth) if prompt == "box" else None
         result = predictor.predict(box=box) if box is not None else predictor.predict()
-        metrics = image_metrics(result.mask, truth, spacing_mm=study.pixel_spacing_mm)
-        rows.append({"id": sample.id, **metrics.as_dict()})
+        metrics = image_metrics(result.mask, item.truth, spacing_mm=item.spacing_mm)
+        rows.append({"id": item.id, **metrics.as_dict()})
         if on_image:
-            on_image(index + 1, len(samples))
-    return Evaluation(loaded.info.label, prompt, rows, problems)
+            on_image(index + 1, total)
+    return Evaluation(loaded.info.label, prompt, rows, problems if problems is not None else [])
+
+
+def evaluate(loaded: LoadedModel, samples: list[Sample], prompt: str = "auto", device: str = "cpu",
+             on_image: Callable[[int, int], None] | None = None) -> Evaluation:
+    problems: list[str] = []
+    return evaluate_images(loaded, manifest_images(samples, problems), prompt, device, on_image, len(samples), problems)
 
 
 def compare(a: Evaluation, b: Evaluation, metric: str = "dice") -> dict:

@@ -174,3 +174,16 @@ def _remove_stale_staging(out_dir: Path) -> None:
                 shutil.rmtree(path, ignore_errors=True)
         except OSError:
             continue
+
+
+def update_card(model_dir: str | Path, changes: dict) -> dict:
+    """Add or replace card fields of a written model (weights untouched, so its sha256 stays valid).
+
+    Used for what is known only after the model exists on disk, e.g. its comparison with the
+    active model. The card is replaced atomically.
+    """
+    from ..store.atomic import atomic_write_bytes
+
+    card = {**read_card(model_dir), **changes}
+    atomic_write_bytes(Path(model_dir) / CARD_FILE, json.dumps(card, indent=2, sort_keys=True).encode("utf-8"))
+    return card

@@ -363,7 +363,9 @@ def export_int8_model_dir(
     folded = fold_batchnorm(model)
     quantize_linear_layers(model, POLICIES[policy])
     tensors, spec = int8_state(model)
-    inference = dict(card.get("inference") or {}, batchnorm_folded=folded > 0, channels_last=bool(channels_last))
+    inference = dict(card.get("inference") or {}, channels_last=bool(channels_last))
+    # a model continued from an INT8 parent is already folded (nothing left to fold): keep saying so
+    inference["batchnorm_folded"] = folded > 0 or bool(inference.get("batchnorm_folded"))
     card.update(precision="int8", int8_policy=policy, int8=spec, inference=inference)
     return write_model_dir(out_dir, card, tensors)
 

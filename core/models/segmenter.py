@@ -55,27 +55,43 @@ class PromptableSegmenter(nn.Module):
 
         ``boxes`` (B,4) and ``points`` ((B,N,2), (B,N) labels 1/0) are in model-input pixels.
         """
-        if self.backbone != "lite_medsam" and embeddings.shape[0] > 1:
-            # segment-anything's decoder pairs ONE image embedding with a batch of prompts
-            # (repeat_interleave); LiteMedSAM's pairs image i with prompt i. Decode image by image.
-            outputs = [
-                self.decode(
-                    embeddings[i : i + 1],
-                    None if boxes is None else boxes[i : i + 1],
-                    None if points is None else (points[0][i : i + 1], points[1][i : i + 1]),
-                )
-                for i in range(embeddings.shape[0])
-            ]
-            return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
-        sparse, dense = self.prompt_encoder(points=points, boxes=boxes, masks=None)
-        return self.mask_decoder(
-            image_embeddings=embeddings,
-            image_pe=self.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=False,
-        )
+        return decode_prompts(self.backbone, self.prompt_encoder, self.mask_decoder, embeddings, boxes, points)
 
     def forward(self, images_0_255: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         logits, _ = self.decode(self.encode(images_0_255), boxes=boxes)
         return logits
+
+
+def decode_prompts(
+    backbone: str,
+    prompt_encoder: nn.Module,
+    mask_decoder: nn.Module,
+    embeddings: torch.Tensor,
+    boxes: torch.Tensor | None = None,
+    points: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompt encoder + mask decoder on image embeddings (shared by the segmenter and by training on
+    cached embeddings, which holds only these two parts)."""
+    if backbone != "lite_medsam" and embeddings.shape[0] > 1:
+        # segment-anything's decoder pairs ONE image embedding with a batch of prompts
+        # (repeat_interleave); LiteMedSAM's pairs image i with prompt i. Decode image by image.
+        outputs = [
+            decode_prompts(
+                backbone,
+                prompt_encoder,
+                mask_decoder,
+                embeddings[i : i + 1],
+                None if boxes is None else boxes[i : i + 1],
+                None if points is None else (points[0][i : i + 1], points[1][i : i + 1]),
+            )
+            for i in range(embeddings.shape[0])
+        ]
+        return torch.cat([o[0] for o in outputs]), torch.cat([o[1] for o in outputs])
+    sparse, dense = prompt_encoder(points=points, boxes=boxes, masks=None)
+    return mask_decoder(
+        image_embeddings=embeddings,
+        image_pe=prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=False,
+    )

@@ -6,6 +6,8 @@
   hypernetwork (the IoU head and the multimask heads are unused by a single-mask model); decoder
   weights frozen except its norms (few parameters), prompt encoder's embeddings trained. Far fewer
   trainable parameters on LiteMedSAM, whose decoder is 40 % of the model.
+- ``decoder``: the decoder half of ``everywhere`` (encoder untouched): the clinic fast profile, which
+  trains on cached image embeddings (``embedding_cache``).
 
 A single global rank budget (init_r per module -> target_r on average) is redistributed by
 ``update_and_allocate`` according to importance, as AdaLoRA intends.
@@ -21,7 +23,7 @@ from torch import nn
 
 ENCODER_QKV = r".*image_encoder\..*attn\.qkv"
 DECODER_LINEARS = r".*mask_decoder\..*\.(q_proj|k_proj|v_proj|out_proj|lin1|lin2)|.*mask_decoder\.output_hypernetworks_mlps\.0\.layers\.\d+"
-ADAPTER_POLICIES = ("paper", "everywhere")
+ADAPTER_POLICIES = ("paper", "everywhere", "decoder")
 BASELINE_POLICIES = ("decoder_only", "full")  # no adapters: the comparison rows of the benchmark
 POLICIES = ADAPTER_POLICIES + BASELINE_POLICIES
 ADAPTER_NAME = "default"
@@ -48,6 +50,8 @@ def target_pattern(policy: str) -> str:
         return ENCODER_QKV
     if policy == "everywhere":
         return f"({ENCODER_QKV})|({DECODER_LINEARS})"
+    if policy == "decoder":
+        return DECODER_LINEARS
     raise ValueError(f"unknown adapter policy '{policy}' (known: {', '.join(POLICIES)})")
 
 

@@ -48,6 +48,7 @@ class LoopConfig:
     grad_clip: float = 1.0
     num_workers: int = 0
     seed: int = 0
+    stop_at: float | None = None  # time.perf_counter() deadline: no epoch starts that would end past it
 
 
 @dataclass
@@ -126,6 +127,10 @@ class TrainingLoop:
         started = time.perf_counter()
         steps_done_here = 0
         for epoch in range(start_epoch, self.config.epochs):
+            if self._would_overrun(started, epoch - start_epoch):
+                self.progress(ProgressEvent(self.name, epoch, self.config.epochs, step, self.total_steps,
+                                            message=f"{self.name}: time budget reached after {epoch} epochs"))
+                break
             self.train_set.set_epoch(epoch)
             loader = DataLoader(
                 self.train_set,
@@ -166,6 +171,13 @@ class TrainingLoop:
             best = {"dice": history[-1]["val_dice"] if history else float("nan"), "epoch": len(history)}
             best_state = self._trainable_snapshot()
         return LoopResult(best_state, best["dice"], best["epoch"], history, time.perf_counter() - started)
+
+    def _would_overrun(self, started: float, epochs_done: int) -> bool:
+        """A guard for the whole-run budget: the plan sizes epochs, this catches a slower machine."""
+        if self.config.stop_at is None or epochs_done == 0:
+            return False
+        per_epoch = (time.perf_counter() - started) / epochs_done
+        return time.perf_counter() + per_epoch > self.config.stop_at
 
     def _train_step(self, batch: dict[str, torch.Tensor], step: int) -> float:
         try:

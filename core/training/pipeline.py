@@ -25,6 +25,7 @@ from .progress import ProgressEvent
 from .stage1 import Stage1Config, run_stage1
 
 FP32_DIR, INT8_DIR = "model-fp32", "model-int8"
+DEFAULT_MODEL_NAME = "cxr-lungs-adaqat"
 
 
 @dataclass
@@ -42,12 +43,14 @@ class TrainConfig:
     max_train_images: int | None = None
     max_val_images: int | None = None
     num_workers: int = 0
-    model_name: str = "cxr-lungs-adaqat"
+    model_name: str | None = None  # None: DEFAULT_MODEL_NAME (full profile) / "<parent>-clinic" (decoder profile)
     stage1: Stage1Config = field(default_factory=Stage1Config)
     qat_epochs: int = 10
     qat_lr: float = 2e-5
     qat_policy: str = "merged"
-    time_budget_s: float | None = None  # stage 1 picks its epoch count to fit (never more than ``epochs``)
+    time_budget_s: float | None = None  # the whole run fits in it (full profile: stage 1 only)
+    from_model: str | None = None  # None/"active": the active model; a backbone name: its base weights
+    profile: str = "auto"  # "decoder" (continue a model, fast), "full" (from base weights), "auto"
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -103,9 +106,38 @@ def base_weights_for(config: TrainConfig) -> tuple[str | None, str]:
     return None, "random-init"
 
 
+PROFILES = ("auto", "decoder", "full")
+
+
+def resolve_profile(config: TrainConfig) -> str:
+    """``auto``: continue the given (or active) model with the decoder profile, unless the run asks
+    for base weights (``--from <backbone>``, ``--checkpoint``, a SAM ViT backbone): then ``full``."""
+    from ..models.registry import BACKBONES
+
+    from_base = config.from_model in BACKBONES
+    wants_base = from_base or bool(config.base_weights) or config.backbone != DEFAULT_BACKBONE
+    if config.profile not in PROFILES:
+        raise ValueError(f"unknown profile '{config.profile}' (use {', '.join(PROFILES)})")
+    if config.profile == "decoder" and wants_base:
+        raise ValueError("the decoder profile continues a trained model; drop --checkpoint/--backbone or give "
+                         "--from a model name or folder")
+    if config.profile == "full" and config.from_model and not from_base:
+        raise ValueError(f"the full profile trains from base weights, not from '{config.from_model}'; "
+                         "use --from lite_medsam, or --profile decoder to continue that model")
+    if config.profile == "auto":
+        return "full" if wants_base else "decoder"
+    return config.profile
+
+
 def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, resume: bool = False,
           progress=None, cancel=None) -> dict[str, Path]:
     """Run the requested stages; returns the model directories written."""
+    if resolve_profile(config) == "decoder":
+        from .continue_run import continue_training
+
+        if resume and progress:
+            progress(ProgressEvent("prepare", 0, 0, 0, 0, message="a decoder-profile run is short: it starts again"))
+        return continue_training(manifest_path, out_dir, config, progress, cancel)
     torch.manual_seed(config.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +161,7 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
         created = utc_now()
         digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in list(result.merged_state.values())[:8])).hexdigest()
         card = {
-            "name": config.model_name,
+            "name": config.model_name or DEFAULT_MODEL_NAME,
             "version": model_version(created, digest),
             "backbone": config.backbone,
             "backbone_config": backbone_config,

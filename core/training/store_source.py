@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ..evaluation.runner import HeldOutImage
 from ..io import StudyReadError, load_study
 from ..io.model_input import model_gray
 from ..store import AnnotationStore
@@ -27,10 +28,8 @@ def split_of(key: str) -> str:
     return "val" if bucket < VAL_PERCENT else "train"
 
 
-def examples_from_store(store_root: str | Path, size: int) -> tuple[dict[str, list[Example]], list[str]]:
-    """``{"train": [...], "val": [...]}`` and one line per reviewed image that could not be used."""
-    splits: dict[str, list[Example]] = {"train": [], "val": []}
-    problems: list[str] = []
+def reviewed_images(store_root: str | Path, problems: list[str]):
+    """(split, reference, gray, mask, spacing) per usable reviewed image; unusable ones go to ``problems``."""
     with AnnotationStore(store_root) as store:
         for record in store.list_images():
             if record.status not in TRAINING_STATUSES:
@@ -41,14 +40,30 @@ def examples_from_store(store_root: str | Path, size: int) -> tuple[dict[str, li
                 problems.append(f"image {reference} ({record.display_name}): reviewed but has no mask; skipped")
                 continue
             try:
-                gray = model_gray(load_study(record.path))
+                study = load_study(record.path)
             except StudyReadError as error:
                 problems.append(f"image {reference}: {error}; skipped")
                 continue
+            gray = model_gray(study)
             if gray.shape != mask.shape:
                 problems.append(f"image {reference} ({record.display_name}): mask size differs from the image; skipped")
                 continue
-            splits[split_of(record.key)].append(example_from_arrays(reference, gray, mask, size))
+            yield split_of(record.key), reference, gray, mask, study.pixel_spacing_mm
+
+
+def examples_from_store(store_root: str | Path, size: int) -> tuple[dict[str, list[Example]], list[str]]:
+    """``{"train": [...], "val": [...]}`` and one line per reviewed image that could not be used."""
+    splits: dict[str, list[Example]] = {"train": [], "val": []}
+    problems: list[str] = []
+    for split, reference, gray, mask, _spacing in reviewed_images(store_root, problems):
+        splits[split].append(example_from_arrays(reference, gray, mask, size))
     if not splits["val"] and len(splits["train"]) > 1:  # tiny stores: keep at least one image for selection
         splits["val"].append(splits["train"].pop())
     return splits, problems
+
+
+def heldout_from_store(store_root: str | Path, val_ids: set[str]) -> list[HeldOutImage]:
+    """The store's validation share at full resolution (``val_ids``: the references training held out)."""
+    ignored: list[str] = []  # already reported when the examples were built
+    return [HeldOutImage(reference, gray, mask, spacing)
+            for _split, reference, gray, mask, spacing in reviewed_images(store_root, ignored) if reference in val_ids]

@@ -1,0 +1,348 @@
+"""The clinic fine-tune (fast profile): continue the active model on the clinic's reviewed images.
+
+A short CPU run that starts from generic weights can only lose against the shipped model, and a
+laptop cannot afford the encoder in every step. So this profile starts from the parent model
+itself (its INT8 layers dequantised exactly), keeps its image encoder as validated, and trains the
+prompt decoder on embeddings the encoder computes once per augmented view:
+
+1. prepare: decode the data, load the parent, score it on the held-out images (the baseline);
+2. measure encoder and decoder step times, then plan views and epochs to fill ``--time-budget``;
+3. stage 1: AdaLoRA on the mask decoder (``decoder`` adapter policy) over the cached embeddings;
+4. stage 2: INT8 QAT of the decoder, then a real INT8 model (the encoder requantises to the same int8);
+5. the written model is loaded from disk and scored on the same held-out images; the comparison
+   (means, paired Wilcoxon p) goes into ``model.json`` and ``comparison.json``. The model is offered
+   for activation only when it is better.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..evaluation.runner import Evaluation, HeldOutImage, compare, evaluate_images, manifest_images
+from ..models.artifact import update_card
+from ..models.int8 import export_int8_model_dir
+from ..models.loading import load_model_dir
+from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
+from .budget import seconds_per_step
+from .card import library_versions, model_version, utc_now
+from .embedding_cache import CachedEmbeddingDataset, build_cache
+from .loop import LoopConfig, StageHooks, TrainingLoop
+from .parent import ParentModel, load_parent, trainable_float_model
+from .progress import ProgressEvent
+from .prompt_decoder import PromptDecoder
+from .run_plan import FastPlan, Measurements, plan_fast_run
+from .stage1 import adalora_hooks
+from .stage2 import prepare_qat, remove_fake_quant
+
+INT8_DIR = "model-int8"
+COMPARISON_FILE = "comparison.json"
+ESTIMATE_EVAL_IMAGES = 2
+CLINIC_SUFFIX = "-clinic"
+SELECTION_SHARE = 0.15  # of the training images, kept aside to choose the best epoch
+MIN_TRAIN_TO_SPLIT = 6
+
+
+@dataclass
+class FastRun:
+    """What the run holds between phases (kept in one place so each phase is a short function)."""
+
+    config: object  # TrainConfig
+    out_dir: Path
+    started: float
+    emit: object
+    cancel: object
+    parent: ParentModel | None = None
+    loaded: object = None
+    data: object = None
+    heldout: list[HeldOutImage] | None = None
+    selection: list | None = None  # examples that choose the best epoch (never the compared ones)
+    selection_source: str = ""
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def say(self, message: str) -> None:
+        self.emit(ProgressEvent("prepare", 0, 0, 0, 0, message=message))
+
+
+def heldout_images(data_path, data, problems: list[str]) -> list[HeldOutImage]:
+    """The reviewed images kept out of training, at full resolution where the source has them."""
+    from .manifest import read_manifest
+
+    path = Path(data_path)
+    if path.is_dir():
+        from .store_source import heldout_from_store
+
+        return heldout_from_store(path, {example.id for example in data.val})
+    if str(data_path).endswith(".npz"):  # a prepared cache holds model-size images only
+        return [HeldOutImage(e.id, e.image, e.mask) for e in data.val]
+    val = set(e.id for e in data.val)
+    return list(manifest_images([s for s in read_manifest(path).split("val") if s.id in val], problems))
+
+
+def prepare(run: FastRun, data_path) -> None:
+    from .pipeline import load_train_data
+
+    run.loaded, run.parent = load_parent(run.config.from_model)
+    run.say(f"continuing from {run.parent.name} {run.parent.version} ({run.parent.precision})")
+    run.data = load_train_data(data_path, run.loaded.image_size, run.config)
+    for problem in run.data.problems:
+        run.say(f"warning: {problem}")
+    if not run.data.train:
+        raise ValueError(f"{data_path}: no usable training images (split 'train')")
+    if not run.data.val:
+        if len(run.data.train) < 2:
+            raise ValueError(f"{data_path}: needs at least 2 reviewed images (one is held out to compare models)")
+        run.data.val.append(run.data.train.pop())
+    run.selection, run.selection_source = selection_split(run.data)
+    problems: list[str] = []
+    run.heldout = heldout_images(data_path, run.data, problems)
+    for problem in problems:
+        run.say(f"warning: {problem}")
+    if not run.heldout:
+        raise ValueError(f"{data_path}: no readable held-out image to compare the models on")
+
+
+def selection_split(data) -> tuple[list, str]:
+    """Epochs are chosen on a slice of the training images, so the held-out images that decide
+    activation play no part in training or selection. Tiny sets (fewer than 6) select on held-out."""
+    if len(data.train) < MIN_TRAIN_TO_SPLIT:
+        return data.val, "held-out images (too few training images to set some aside)"
+    count = max(1, round(len(data.train) * SELECTION_SHARE))
+    selection, data.train = data.train[-count:], data.train[:-count]
+    return selection, f"{count} of the training images, set aside"
+
+
+def measure(run: FastRun, decoder: PromptDecoder, val_cache, baseline_seconds: float, baseline_images: int) -> Measurements:
+    """Step times of this machine, on throw-away copies prepared exactly as they will train."""
+    config = run.config
+    timing_set = CachedEmbeddingDataset(val_cache, train=True, seed=config.seed)
+    trial = copy.deepcopy(decoder)
+    add_adapters(trial, decoder_adapter_config(config), total_steps=100)
+    stage1_step = seconds_per_step(trial, timing_set, config.batch_size, config.device)
+    trial = copy.deepcopy(decoder)
+    prepare_qat(trial, qat_policy_of(run.parent))
+    trial.requires_grad_(True)
+    stage2_step = seconds_per_step(trial, timing_set, config.batch_size, config.device)
+    del trial
+    return Measurements(
+        setup_s=run.elapsed(),
+        encode_s_per_image=val_cache.seconds / max(1, len(val_cache)),
+        eval_s_per_image=baseline_seconds / max(1, baseline_images),
+        stage1_step_s=stage1_step,
+        stage2_step_s=stage2_step,
+    )
+
+
+def decoder_adapter_config(config) -> AdapterConfig:
+    adapters = copy.copy(config.stage1.adapters)
+    adapters.policy = "decoder"
+    return adapters
+
+
+def qat_policy_of(parent: ParentModel) -> str:
+    policy = parent.card.get("int8_policy", "merged")
+    return policy if policy in ("paper", "merged") else "merged"
+
+
+def timed_evaluation(run: FastRun, loaded, images: list[HeldOutImage], label: str) -> tuple[Evaluation, float]:
+    start = time.perf_counter()
+    evaluation = evaluate_images(loaded, images, "auto", run.config.device)
+    seconds = time.perf_counter() - start
+    dice = evaluation.summaries()["dice"].mean
+    run.say(f"{label}: Dice {dice:.4f} on {len(images)} held-out image(s) ({seconds:.0f} s)")
+    return evaluation, seconds
+
+
+def estimate(data_path, config, progress=None) -> FastPlan:
+    """The plan a run with ``config.time_budget_s`` would follow, from a short measurement (``--estimate``)."""
+    run = FastRun(config, Path("."), time.perf_counter(), progress or (lambda e: None), None)
+    prepare(run, data_path)
+    sample = run.heldout[:ESTIMATE_EVAL_IMAGES]
+    _, seconds = timed_evaluation(run, run.loaded, sample, "timing check")
+    model = trainable_float_model(run.loaded)
+    val_cache = build_cache(run.loaded.module.encode, run.selection[: config.batch_size], 1)
+    m = measure(run, PromptDecoder(model), val_cache, seconds, len(sample))
+    m.setup_s = m.setup_s - seconds - val_cache.seconds  # the real run does these as planned phases
+    return plan_fast_run(m, len(run.data.train), len(run.selection), len(run.heldout), config.batch_size,
+                         config.time_budget_s, default_epochs=config.epochs, default_qat_epochs=config.qat_epochs)
+
+
+def continue_training(data_path, out_dir, config, progress=None, cancel=None) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = FastRun(config, out_dir, time.perf_counter(), progress or (lambda e: None), cancel)
+    (out_dir / COMPARISON_FILE).unlink(missing_ok=True)  # never report an older run's comparison
+    torch.manual_seed(config.seed)
+    prepare(run, data_path)
+    baseline, baseline_s = timed_evaluation(run, run.loaded, run.heldout, f"active model {run.parent.name}")
+    segmenter = trainable_float_model(run.loaded)
+    decoder = PromptDecoder(segmenter)
+    encode = run.loaded.module.encode
+    val_cache = build_cache(encode, run.selection, 1)
+    measured = measure(run, decoder, val_cache, baseline_s, len(run.heldout))
+    measured.setup_s -= baseline_s + val_cache.seconds  # spent already, but counted as their own phases
+    plan = plan_fast_run(measured, len(run.data.train),
+                         len(run.selection), len(run.heldout), config.batch_size, config.time_budget_s,
+                         default_epochs=config.epochs, default_qat_epochs=config.qat_epochs)
+    run.say(plan.describe())
+    deadlines = phase_deadlines(run, plan)
+    train_cache = build_cache(encode, run.data.train, plan.views, config.seed,
+                              should_stop=lambda: time.perf_counter() > deadlines["training embeddings"])
+    run.say(f"{len(train_cache)} training view(s) encoded in {train_cache.seconds:.0f} s "
+            f"({train_cache.nbytes / 2**20:.0f} MiB cached)")
+    del run.loaded  # the INT8 parent is no longer needed: its float twin trains
+    train_set = CachedEmbeddingDataset(train_cache, True, config.seed, config.auto_prompt_probability)
+    val_set = CachedEmbeddingDataset(val_cache, False)
+    stage1 = train_stage1(run, decoder, train_set, val_set, plan, deadlines["stage 1"])
+    stage2 = train_stage2(run, decoder, train_set, val_set, plan, deadlines["stage 2"])
+    card = continued_card(run, plan, stage1, stage2, len(train_cache))
+    model_dir = export_int8_model_dir(segmenter, out_dir / INT8_DIR, card, qat_policy_of(run.parent))
+    new, _ = timed_evaluation(run, load_model_dir(model_dir), run.heldout, "new model")
+    comparison = comparison_record(run.parent, baseline, new)
+    update_card(model_dir, {"clinic_comparison": comparison})
+    (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2), encoding="utf-8")
+    for checkpoint in ("stage1_checkpoint.pt", "stage2_checkpoint.pt"):
+        (out_dir / checkpoint).unlink(missing_ok=True)  # a finished run is not resumed
+    run.say(f"whole run {run.elapsed():.0f} s (budget {config.time_budget_s or 0:.0f} s)")
+    return {"int8": model_dir}
+
+
+def phase_deadlines(run: FastRun, plan: FastPlan) -> dict[str, float]:
+    """perf_counter() times by which each remaining phase should be done, from the plan's estimates."""
+    now = time.perf_counter()
+    deadlines, t = {}, now
+    for phase in ("training embeddings", "stage 1", "stage 2"):
+        t += plan.phases_s[phase]
+        deadlines[phase] = t + 0.05 * plan.phases_s[phase]  # a little slack on each; the loop stops between epochs
+    return deadlines
+
+
+def train_stage1(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan: FastPlan, stop_at: float) -> dict:
+    config = run.config
+    steps = max(1, -(-len(train_set) // config.batch_size)) * plan.stage1_epochs
+    adapters = decoder_adapter_config(config)
+    wrapped = add_adapters(decoder, adapters, steps)
+    trainable, total = count_parameters(decoder)
+    groups = [
+        {"params": adapter_parameters(decoder), "lr": config.stage1.lr_adapter, "weight_decay": 0.0},
+        {"params": base_trainable_parameters(decoder), "lr": config.stage1.lr_base, "weight_decay": config.stage1.weight_decay},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+    stage1_config = copy.copy(config.stage1)
+    stage1_config.adapters = adapters
+    hooks = adalora_hooks(decoder, wrapped, stage1_config, config.device)
+    loop_config = LoopConfig(epochs=plan.stage1_epochs, batch_size=config.batch_size, device=config.device,
+                             seed=config.seed, stop_at=stop_at)
+    loop = TrainingLoop("stage1", decoder, optimizer, train_set, val_set, loop_config,
+                        run.out_dir / "stage1_checkpoint.pt", hooks, run.emit, run.cancel)
+    before = loop.validate()
+    result = loop.run()
+    decoder.load_state_dict(result.best_state)
+    from .stage1 import effective_ranks
+
+    ranks = effective_ranks(decoder)
+    wrapped.merge_and_unload()  # in place: the segmenter's decoder now holds the merged weights
+    for parameter in decoder.parameters():
+        parameter.requires_grad = False
+    return {"val_dice_before": before, "best_val_dice": result.best_val_dice, "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history), "seconds": round(result.seconds, 1), "history": result.history,
+            "trainable_parameters": trainable, "total_parameters": total, "final_rank_pattern": ranks,
+            "adapter": adapters.to_json()}
+
+
+def train_stage2(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan: FastPlan, stop_at: float) -> dict:
+    config = run.config
+    policy = qat_policy_of(run.parent)
+    quantised = prepare_qat(decoder, policy)
+    decoder.requires_grad_(True)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.qat_lr, weight_decay=0.0)
+    loop_config = LoopConfig(epochs=plan.stage2_epochs, batch_size=config.batch_size, device=config.device,
+                             seed=config.seed, warmup_fraction=0.0, stop_at=stop_at)
+    loop = TrainingLoop("stage2", decoder, optimizer, train_set, val_set, loop_config,
+                        run.out_dir / "stage2_checkpoint.pt", StageHooks(), run.emit, run.cancel)
+    before = loop.validate()
+    result = loop.run()
+    decoder.load_state_dict(result.best_state)
+    remove_fake_quant(decoder)
+    decoder.eval()
+    return {"policy": policy, "quantised_linear_layers": quantised, "lr": config.qat_lr,
+            "val_dice_fake_quant_before": before, "val_dice_fake_quant_best": result.best_val_dice,
+            "best_epoch": result.best_epoch, "epochs_run": len(result.history), "seconds": round(result.seconds, 1),
+            "history": result.history}
+
+
+def continued_name(parent: ParentModel, requested: str | None) -> str:
+    if requested:
+        return requested
+    return parent.name if parent.name.endswith(CLINIC_SUFFIX) else parent.name + CLINIC_SUFFIX
+
+
+def continued_card(run: FastRun, plan: FastPlan, stage1: dict, stage2: dict, train_views: int) -> dict:
+    parent, config = run.parent, run.config
+    created = utc_now()
+    digest = hashlib.sha256(json.dumps([stage1["history"], stage2["history"], parent.weights_sha256, created]).encode()).hexdigest()
+    keep = ("backbone", "backbone_config", "inference", "base_weights_sha256")
+    return {
+        **{k: parent.card[k] for k in keep if k in parent.card},
+        "backbone": parent.card.get("backbone", "lite_medsam"),
+        "name": continued_name(parent, config.model_name),
+        "version": model_version(created, digest) + "-int8",
+        "created": created,
+        "parent": parent.to_json(),
+        "method": "clinic fine-tune, decoder profile: AdaLoRA on the mask decoder over cached parent-encoder "
+                  "embeddings (stage 1), INT8 QAT of the decoder (stage 2); image encoder as in the parent",
+        "training": {
+            "profile": "decoder",
+            "train_images": len(run.data.train),
+            "selection_images": len(run.selection),
+            "selection": run.selection_source,
+            "heldout_images": len(run.heldout),
+            "train_views": train_views,
+            "plan": plan.to_json(),
+            "seconds": round(run.elapsed(), 1),
+            "config": config.to_json(),
+        },
+        "adapter": {**stage1["adapter"], "final_rank_pattern": stage1["final_rank_pattern"],
+                    "final_total_rank": sum(stage1["final_rank_pattern"].values())},
+        "stage1": {k: v for k, v in stage1.items() if k not in ("adapter", "final_rank_pattern")},
+        "qat": stage2,
+        "metrics": {"val_dice_auto_model_resolution": stage2["val_dice_fake_quant_best"]},
+        "versions": library_versions(),
+    }
+
+
+def comparison_record(parent: ParentModel, baseline: Evaluation, new: Evaluation) -> dict:
+    """Both models on the same held-out images; ``better`` decides whether activation is offered."""
+    old_dice, new_dice = baseline.summaries()["dice"].as_dict(), new.summaries()["dice"].as_dict()
+    test = compare(new, baseline)
+    better = bool(new_dice["mean"] > old_dice["mean"])
+    return {
+        "prompt": "auto",
+        "resolution": "full",
+        "images": len(new.per_image),
+        "active_model": {**parent.to_json(), "dice_mean": old_dice["mean"], "dice_median": old_dice["median"]},
+        "new_model": {"dice_mean": new_dice["mean"], "dice_median": new_dice["median"]},
+        "dice_difference_mean": test["mean_difference"],
+        "wilcoxon_p": test["p_value"],
+        "better": better,
+        "decision": ("better than the active model: offered for activation" if better else
+                     "not better than the active model: the active model stays"),
+        "per_image": [{"id": a["id"], "active": a["dice"], "new": b["dice"]}
+                      for a, b in zip(baseline.per_image, new.per_image) if a["id"] == b["id"]],
+    }
+
+
+def describe_comparison(comparison: dict) -> str:
+    old, new = comparison["active_model"]["dice_mean"], comparison["new_model"]["dice_mean"]
+    return (f"held-out comparison ({comparison['images']} images, automatic mode, full resolution): "
+            f"active {comparison['active_model']['name']} Dice {old:.4f} -> new model Dice {new:.4f} "
+            f"(difference {new - old:+.4f}, paired Wilcoxon p = {comparison['wilcoxon_p']:.3g}); "
+            f"{comparison['decision']}")

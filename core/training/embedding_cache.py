@@ -1,0 +1,117 @@
+"""Image embeddings computed once by the frozen encoder, for training only the prompt decoder.
+
+On a 2-core laptop the encoder is ~95 % of a training step, and a clinic's short run does not change
+it (the fast profile trains the mask decoder). Encoding each training image once per augmented view
+turns a step of seconds into a fraction of a second. Views are augmented before encoding (view 0 is
+the image as is); prompts are sampled per epoch from each view's mask. Embeddings are kept in fp16
+(2 MiB per view for LiteMedSAM), masks at model size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .augment import AugmentConfig, augment
+from .example import IGNORE, LUNG, Example
+from .prompts import training_box, whole_image_box
+
+ENCODE_BATCH = 4
+
+
+@dataclass
+class EmbeddingCache:
+    embeddings: torch.Tensor  # (N,C,h,w) fp16
+    masks: torch.Tensor  # (N,S,S) uint8 0/127/255
+    regions: list[tuple[int, int]]
+    ids: list[str]
+    seconds: float = 0.0
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return self.embeddings.numel() * self.embeddings.element_size() + self.masks.numel()
+
+
+def views_of(examples: list[Example], views: int, seed: int, config: AugmentConfig | None = None):
+    """(id, image (1,S,S) float 0-255, mask (1,S,S) uint8, region) for every example x view."""
+    config = config or AugmentConfig()
+    for view in range(views):
+        for index, example in enumerate(examples):
+            image = torch.from_numpy(example.image).float()[None]
+            mask = torch.from_numpy(example.mask)[None]
+            if view > 0:
+                image, mask = augment(image, mask, np.random.default_rng((seed, 7919, view, index)), config)
+            yield f"{example.id}#{view}", image, mask, example.region_hw
+
+
+@torch.inference_mode()
+def build_cache(encode: Callable[[torch.Tensor], torch.Tensor], examples: list[Example], views: int = 1,
+                seed: int = 0, on_image: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> EmbeddingCache:
+    """Encode ``views`` versions of every example; ``should_stop`` (checked between batches, after
+    the first full view) ends early with what is done, which the time budget relies on."""
+    started = time.perf_counter()
+    total = len(examples) * views
+    embeddings, masks, regions, ids = [], [], [], []
+    pending: list = []
+
+    def flush() -> None:
+        batch = torch.stack([item[1] for item in pending])
+        embeddings.append(encode(batch).to(torch.float16))
+        for item in pending:
+            ids.append(item[0])
+            masks.append(item[2][0])
+            regions.append(item[3])
+        pending.clear()
+        if on_image:
+            on_image(len(ids), total)
+
+    for item in views_of(examples, views, seed):
+        pending.append(item)
+        if len(pending) == ENCODE_BATCH:
+            flush()
+            if should_stop and len(ids) >= len(examples) and should_stop():
+                break
+    if pending:
+        flush()
+    return EmbeddingCache(torch.cat(embeddings), torch.stack(masks), regions, ids, time.perf_counter() - started)
+
+
+class CachedEmbeddingDataset(Dataset):
+    """Items shaped like ``SegmentationDataset``'s, with the embedding in place of the image."""
+
+    def __init__(self, cache: EmbeddingCache, train: bool, seed: int = 0, auto_prompt_probability: float = 0.5) -> None:
+        self.cache = cache
+        self.train = train
+        self.seed = seed
+        self.epoch = 0
+        self.auto_prompt_probability = auto_prompt_probability
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        mask = self.cache.masks[index]
+        region = self.cache.regions[index]
+        if self.train:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            box = training_box(mask.numpy(), region, rng, self.auto_prompt_probability)
+        else:
+            box = whole_image_box(region)
+        return {
+            "image": self.cache.embeddings[index].float(),
+            "target": (mask == LUNG).float()[None],
+            "valid": (mask != IGNORE).float()[None],
+            "box": torch.from_numpy(box),
+        }
