@@ -377,17 +377,23 @@ class TrainingDialog(QDialog):
             device=str(self.device.currentData()), threads=self.threads.value(), resume=resume,
             from_model=self.base_model(), estimate=estimate, extra_args=extra)
 
-    def estimate(self) -> bool:
-        """Run the engine's ``--estimate`` (writes nothing) and show the whole-run plan."""
+    def _checked_request(self, verb: str, resume: bool = False, estimate: bool = False) -> TrainingRequest | None:
+        """The request, or None with the reason shown (a run going on, too few images, bad options)."""
         if self.process.running:
-            return False
+            return None
         if self.refresh_count() < MIN_IMAGES:
             self._show_result(self.too_few_message(), "error")
-            return False
+            return None
         try:
-            request = self.build_request(estimate=True)
+            return self.build_request(resume, estimate)
         except ValueError as error:
-            self._show_result(f"Cannot estimate: {error}.", "error")
+            self._show_result(f"Cannot {verb}: {error}.", "error")
+            return None
+
+    def estimate(self) -> bool:
+        """Run the engine's ``--estimate`` (writes nothing) and show the whole-run plan."""
+        request = self._checked_request("estimate", estimate=True)
+        if request is None:
             return False
         self.events.clear()
         self.result_label.hide()
@@ -399,15 +405,8 @@ class TrainingDialog(QDialog):
 
     def start(self, resume: bool = False) -> bool:
         """Start (or resume) a run; False with the reason shown when it cannot start."""
-        if self.process.running:
-            return False
-        if self.refresh_count() < MIN_IMAGES:
-            self._show_result(self.too_few_message(), "error")
-            return False
-        try:
-            request = self.build_request(resume)
-        except ValueError as error:
-            self._show_result(f"Cannot start: {error}.", "error")
+        request = self._checked_request("start", resume=resume)
+        if request is None:
             return False
         self.events.clear()
         self._val_dice.clear()

@@ -1,6 +1,6 @@
 """Tools > Fine-tune model…: the dialog driving a real ``adaqat train`` child process on a real store.
 
-The runs are tiny (3 shared cxr-lungs images, stage 1 only, one or two steps on the CPU) but take the
+The runs are tiny (3 shared cxr-lungs images, a one-minute budget on the CPU) but take the
 product's path: the dialog builds the command, QProcess runs ``python -m core.cli train``, the JSON
 progress lines drive the widgets, and the engine's exit status decides what the dialog shows.
 """
@@ -69,65 +69,106 @@ def visible_text(dialog) -> str:
                       dialog.result_label.text(), dialog.log.toPlainText()])
 
 
-def test_fine_tune_from_the_viewer_then_use_the_new_model(qtbot, viewer_settings, tmp_path):
+def generic_parent(folder: Path) -> Path:
+    """The pretrained LiteMedSAM as a model folder: a parent the clinic's images reliably improve on
+    (in automatic mode it outlines the whole chest), so the "better" branch is taken for certain."""
+    from core.models import lite_medsam
+    from core.models.artifact import write_model_dir
+
+    module = lite_medsam.build("pretrained")
+    card = {"name": "generic-lite-medsam", "version": "pretrained", "backbone": "lite_medsam",
+            "backbone_config": {"image_size": 256}, "precision": "fp32"}
+    return write_model_dir(folder, card, module.state_dict())
+
+
+def test_fine_tune_from_the_viewer_then_use_the_better_model(qtbot, viewer_settings, tmp_path, monkeypatch):
     from app.main_window import MainWindow
     from app.settings import Settings
+    from core.models.catalog import active_model
 
+    monkeypatch.setenv("ADAQAT_HOME", str(tmp_path / "home"))  # the child engine inherits it
+    parent = generic_parent(tmp_path / "generic")
+    viewer_settings.set_model(str(parent))
+    viewer_settings.sync()
     store_root = make_store(tmp_path / "store", REVIEWED)
     window = MainWindow(store_path=store_root, settings=Settings())  # no injected model: the switch is real
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.segmentation.model_info is not None, timeout=60_000)
-    assert window.segmentation.model_info.precision == "int8"  # the bundled default model
+    assert window.segmentation.model_info.name == "generic-lite-medsam"
 
     window.acts.fine_tune.trigger()
     dialog = window.training
     assert dialog is not None and dialog.isVisible()
     assert dialog.count == 3 and dialog.count_label.text().startswith("3 reviewed images")
     assert dialog.budget.value() == 15 and dialog.device.currentData() == "cpu"
+    assert str(parent) in dialog.base_label.text()
     out_dir = Path(dialog.out_dir.text())
     assert out_dir.parent == (tmp_path / "models").resolve() and out_dir.name.startswith("finetune-")
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
     assert not dialog.use_button.isVisible() and not dialog.resume_button.isVisible()
-
     dialog.threads.setValue(min(2, dialog.threads.maximum()))
-    dialog.extra_args.setText(TINY_RUN)
+    dialog.budget.setValue(1)
+    dialog.extra_args.setText("--batch-size 2")
+
+    # the estimate comes before Start: a short measured step, nothing written
+    qtbot.mouseClick(dialog.estimate_button, Qt.MouseButton.LeftButton)
+    assert dialog.state == "estimating" and not dialog.start_button.isEnabled()
+    wait_for(qtbot, dialog, lambda: dialog.state != "estimating")
+    assert dialog.outcome.state == "estimated", visible_text(dialog)
+    assert "for the whole run on this computer" in dialog.estimate_label.text()
+    assert "(budget 1 min 00 s)" in dialog.estimate_label.text()
+    assert not out_dir.exists() or not (out_dir / "model-int8").exists()
+
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.state == "running" and dialog.cancel_button.isEnabled() and not dialog.close_button.isEnabled()
     assert not dialog.options.isEnabled()
+    assert dialog.process.request.arguments()[dialog.process.request.arguments().index("--from") + 1] == str(parent)
     wait_for(qtbot, dialog, lambda: any(e.stage == "stage1" for e in dialog.events) or dialog.state != "running")
     dialog.grab().save("/tmp/train_dialog_running.png")
     wait_for(qtbot, dialog, lambda: dialog.state != "running")
     dialog.grab().save("/tmp/train_dialog.png")
 
     assert dialog.state == "succeeded", visible_text(dialog)
-    stage1 = [e for e in dialog.events if e.stage == "stage1"]
-    assert stage1 and stage1[-1].step == stage1[-1].steps >= 1 and stage1[-1].val_dice is not None
-    assert any(e.stage == "prepare" and "epochs fit in 900 s" in e.message for e in dialog.events)  # --time-budget went through
-    assert dialog.bar.value() == dialog.bar.maximum()
-    model_dir = Path(dialog.result_path)
-    assert model_dir == out_dir / "model-fp32" and (model_dir / "model.json").is_file()
+    assert any(e.stage == "prepare" and "estimated" in e.message for e in dialog.events)  # the run's own plan
+    comparison = dialog.outcome.comparison
+    assert comparison and comparison["better"] is True, visible_text(dialog)
     result = dialog.result_label.text()
-    assert "FP32 model" in result and str(model_dir) in result and "Validation Dice: 0." in result
-    assert "Final validation Dice: 0." in dialog.detail_label.text()
+    assert "current model Dice" in result and "new model Dice" in result and "Wilcoxon" in result
+    assert "The new model is better" in result
     assert (out_dir / "training-log.txt").is_file()
     assert "Traceback" not in visible_text(dialog)
     assert dialog.use_button.isVisible() and dialog.close_button.isEnabled()
     assert dialog.start_button.text() == "Start new run"
 
     qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
-    assert Settings().model() == str(model_dir)  # persisted in the ini, read back fresh
+    installed = Path(Settings().model())  # persisted in the ini, read back fresh
+    assert installed.parent == tmp_path / "home" / "models" and (installed / "model.json").is_file()
+    assert active_model() == str(installed)  # the command line agrees with the viewer
     qtbot.waitUntil(lambda: window.segmentation.model_info is not None
-                    and window.segmentation.model_info.path == str(model_dir.resolve()), timeout=60_000)
-    assert window.segmentation.model_info.name == "cxr-lungs-adaqat"
-    assert window.segmentation.model_info.precision == "fp32"  # the new stage-1 model, not the bundled one
-    assert "cxr-lungs-adaqat" in window.status.model.text()
+                    and window.segmentation.model_info.path == str(installed.resolve()), timeout=60_000)
+    assert window.segmentation.model_info.name == "generic-lite-medsam-clinic"
+    assert window.segmentation.model_info.precision == "int8"
     assert not dialog.use_button.isEnabled()
 
     # a second run gets a new folder: the finished one is never overwritten
     request = dialog.build_request()
     assert request.out_dir != out_dir and request.out_dir.parent == out_dir.parent
     window.close()
+
+
+def test_a_model_that_is_not_better_is_not_offered(qtbot, open_dialog, viewer_settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAQAT_HOME", str(tmp_path / "home"))
+    dialog = open_dialog(make_store(tmp_path / "store", REVIEWED))
+    dialog.budget.setValue(1)
+    dialog.extra_args.setText("--batch-size 2 --lr-adapter 1.0 --lr-base 1.0 --qat-lr 0.5")  # wrecks the decoder
+    assert dialog.start()
+    wait_for(qtbot, dialog, lambda: dialog.state != "running")
+    assert dialog.state == "succeeded", visible_text(dialog)
+    assert dialog.outcome.comparison["better"] is False
+    assert "is not better, so the current model stays active" in dialog.result_label.text()
+    assert not dialog.use_button.isVisible() and dialog.result_path is None
+    assert viewer_settings.model() == "default" and not (tmp_path / "home" / "models" / "active.json").exists()
 
 
 def test_refuses_to_start_with_fewer_than_two_reviewed_images(open_dialog, tmp_path):
@@ -162,7 +203,7 @@ def test_cancel_stops_the_run_and_offers_resume(qtbot, open_dialog, viewer_setti
     store_root = make_store(tmp_path / "store", REVIEWED)
     dialog = open_dialog(store_root)
     dialog.budget.setValue(0)  # "no limit": no step-time calibration, the first event is a training step
-    dialog.extra_args.setText("--stages 1 --epochs 50 --batch-size 2")
+    dialog.extra_args.setText("--from lite_medsam --stages 1 --epochs 50 --batch-size 2")  # full profile: resumable
     assert dialog.start()
     assert "--time-budget" not in dialog.process.request.arguments()
     out_dir = dialog.process.request.out_dir

@@ -21,6 +21,7 @@ from ..training.stage1 import Stage1Config
 from .common import add_runtime_options, fail
 
 QAT_POLICIES = ("paper", "merged")
+DECODER_LR_ADAPTER, DECODER_LR_BASE = 1e-3, 1e-4
 
 
 def add_parser(sub) -> None:
@@ -50,8 +51,10 @@ def add_parser(sub) -> None:
     parser.add_argument("--policy", choices=POLICIES, default="everywhere", help="adapter policy (stage 1)")
     parser.add_argument("--init-r", type=int, default=AdapterConfig.init_r)
     parser.add_argument("--target-r", type=int, default=AdapterConfig.target_r)
-    parser.add_argument("--lr-adapter", type=float, default=Stage1Config.lr_adapter)
-    parser.add_argument("--lr-base", type=float, default=Stage1Config.lr_base)
+    parser.add_argument("--lr-adapter", type=float, default=None,
+                        help=f"stage-1 adapter learning rate (default {Stage1Config.lr_adapter:g}; decoder profile {DECODER_LR_ADAPTER:g})")
+    parser.add_argument("--lr-base", type=float, default=None,
+                        help=f"stage-1 base-weight learning rate (default {Stage1Config.lr_base:g}; decoder profile {DECODER_LR_BASE:g})")
     parser.add_argument("--qat-policy", choices=QAT_POLICIES, default=TrainConfig.qat_policy)
     parser.add_argument("--qat-epochs", type=int, default=TrainConfig.qat_epochs)
     parser.add_argument("--qat-lr", type=float, default=TrainConfig.qat_lr)
@@ -77,7 +80,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args, device: str) -> TrainConfig:
-    return TrainConfig(
+    config = TrainConfig(
         backbone=args.backbone,
         base_weights=args.checkpoint,
         image_size=args.image_size,
@@ -92,11 +95,7 @@ def config_from_args(args, device: str) -> TrainConfig:
         max_val_images=args.max_val_images,
         num_workers=args.workers,
         model_name=args.name,
-        stage1=Stage1Config(
-            lr_adapter=args.lr_adapter,
-            lr_base=args.lr_base,
-            adapters=AdapterConfig(policy=args.policy, init_r=args.init_r, target_r=args.target_r),
-        ),
+        stage1=Stage1Config(adapters=AdapterConfig(policy=args.policy, init_r=args.init_r, target_r=args.target_r)),
         qat_epochs=args.qat_epochs,
         qat_lr=args.qat_lr,
         qat_policy=args.qat_policy,
@@ -104,6 +103,17 @@ def config_from_args(args, device: str) -> TrainConfig:
         from_model=args.from_model,
         profile=args.profile,
     )
+    try:
+        decoder = resolve_profile(config) == "decoder"
+    except ValueError:
+        decoder = False  # train() reports the conflict
+    if decoder:  # measured on clinic-sample: gentler rates keep the continued model stable (BENCHMARKS.md)
+        config.stage1.lr_adapter, config.stage1.lr_base = DECODER_LR_ADAPTER, DECODER_LR_BASE
+    if args.lr_adapter is not None:
+        config.stage1.lr_adapter = args.lr_adapter
+    if args.lr_base is not None:
+        config.stage1.lr_base = args.lr_base
+    return config
 
 
 def run(args) -> int:

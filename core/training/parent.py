@@ -9,6 +9,7 @@ not train are exported bit for bit as the clinic validated them.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,11 @@ def load_parent(name_or_path: str | None) -> tuple[LoadedModel, ParentModel]:
 
 @torch.no_grad()
 def dequantised_copy(model: nn.Module) -> nn.Module:
-    """Replace (in place) every ``Int8Linear`` by an ``nn.Linear`` with weight ``int8 * scale``."""
+    """A copy of ``model`` with every ``Int8Linear`` replaced by an ``nn.Linear`` of weight ``int8 * scale``.
+
+    The original keeps its INT8 kernels: it computes the cached embeddings exactly as deployed.
+    """
+    model = copy.deepcopy(model)
     targets = [(name, module) for name, module in model.named_modules() if isinstance(module, Int8Linear)]
     for name, module in targets:
         linear = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)

@@ -137,6 +137,9 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
 
         if resume and progress:
             progress(ProgressEvent("prepare", 0, 0, 0, 0, message="a decoder-profile run is short: it starts again"))
+        if config.stages != "both" and progress:
+            progress(ProgressEvent("prepare", 0, 0, 0, 0, message="the decoder profile always runs both stages "
+                                   "(it writes an INT8 model); --stages applies to --profile full"))
         return continue_training(manifest_path, out_dir, config, progress, cancel)
     torch.manual_seed(config.seed)
     out_dir = Path(out_dir)

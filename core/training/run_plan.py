@@ -78,6 +78,10 @@ def plan_fast_run(m: Measurements, train_images: int, selection_images: int, hel
         training = max(0.0, flexible - views * per_view)
         epochs1 = max(1, int(training * (1 - STAGE2_SHARE) // epoch_seconds(m.stage1_step_s, train_images * views, selection_images, batch_size)))
         epochs2 = max(1, int(training * STAGE2_SHARE // epoch_seconds(m.stage2_step_s, train_images * views, selection_images, batch_size)))
+        epoch1_s = epoch_seconds(m.stage1_step_s, train_images * views, selection_images, batch_size)
+        epoch2_s = epoch_seconds(m.stage2_step_s, train_images * views, selection_images, batch_size)
+        left = training - epochs1 * epoch1_s - epochs2 * epoch2_s
+        epochs1 += max(0, int(left // epoch1_s))  # whole epochs only: what rounding left goes to stage 1
     train_views = train_images * views
     phases = {
         **{k: v for k, v in fixed.items() if k != "export and final check"},
