@@ -523,7 +523,8 @@ class TrainingDialog(QDialog):
         self.bar.setRange(0, 1)
         self.bar.setValue(1)
         self.detail_label.setText(f"Final validation Dice: {dice_text}")
-        self._show_result(f"Training finished. {kind} model{note}:\n{path}\nValidation Dice: {dice_text}", "ok")
+        self._show_result(f"Training finished. {kind} model{note}:\n{path}\nValidation Dice: {dice_text} "
+                          "(a full-profile run: not compared with the current model on held-out images)", "ok")
 
     def _show_comparison(self, outcome: TrainingOutcome, path: str) -> None:
         """Offer the new model only when it beat the current one on the same held-out images."""
@@ -646,21 +647,28 @@ class TrainingDialog(QDialog):
             self.refresh_count()
         super().showEvent(event)
 
-    def reject(self) -> None:  # Escape behaves like the window's close button
-        self.close()
+    def reject(self) -> None:
+        """Escape, Close and the window's close button all end here (QDialog.closeEvent calls reject)."""
+        if self.process.running:
+            self._ask_to_stop()
+            return
+        super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.process.running:
             event.ignore()
-            answer = QMessageBox.question(
-                self, "Fine-tune model",
-                "Training is running. Stop it?\n\nFinished epochs are kept; you can resume the run later.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-            if answer == QMessageBox.StandardButton.Yes:
-                self._close_when_finished = True
-                self.cancel()
+            self._ask_to_stop()
             return
         super().closeEvent(event)
+
+    def _ask_to_stop(self) -> None:
+        answer = QMessageBox.question(
+            self, "Fine-tune model",
+            "Training is running. Stop it?\n\nFinished epochs are kept; you can resume the run later.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer == QMessageBox.StandardButton.Yes:
+            self._close_when_finished = True
+            self.cancel()
 
     def shutdown(self) -> None:
         """The viewer is closing: stop a running engine (gracefully, then by force)."""

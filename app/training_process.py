@@ -25,11 +25,17 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from core.training.exit_codes import (  # noqa: F401  (re-exported for the dialog)
+    EXIT_BAD_INPUT,
+    EXIT_CANCELLED,
+    EXIT_DIVERGED,
+    EXIT_OK,
+    EXIT_OUT_OF_MEMORY,
+)
 from core.training.progress import ProgressEvent
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY, EXIT_CANCELLED = 0, 2, 3, 4, 130
 KILL_AFTER_MS = 120_000  # a cancelled run finishes its current step first; a CPU step can take a while
 MAX_STDERR_LINES = 4000
 _EVENT_FIELDS = {f.name for f in fields(ProgressEvent)}

@@ -75,6 +75,14 @@ def run_budget(data: Path, budget: float, threads: int | None, work: Path) -> di
         "wilcoxon_p": comparison["wilcoxon_p"],
         "better": comparison["better"],
         "phases_planned_s": training["plan"]["phases_s"],
+        "replanned": training.get("replanned"),
+        "stage1_selection_dice_before": stage1["val_dice_before"],
+        "stage1_best_epoch": stage1["best_epoch"],
+        "stage2_selection_dice_before": qat["val_dice_fake_quant_before"],
+        "stage2_best_epoch": qat["best_epoch"],
+        "stage1_history": stage1["history"],
+        "stage2_history": qat["history"],
+        "log_tail": [line for line in result.stderr.splitlines() if not line.startswith("[stage")][-40:],
         "command": " ".join(["/usr/bin/time -v adaqat", *command[3:]]),
     }
 

@@ -161,7 +161,7 @@ def test_a_model_that_is_not_better_is_not_offered(qtbot, open_dialog, viewer_se
     monkeypatch.setenv("ADAQAT_HOME", str(tmp_path / "home"))
     dialog = open_dialog(make_store(tmp_path / "store", REVIEWED))
     dialog.budget.setValue(1)
-    dialog.extra_args.setText("--batch-size 2 --lr-adapter 1.0 --lr-base 1.0 --qat-lr 0.5")  # wrecks the decoder
+    dialog.extra_args.setText("--batch-size 2 --lr-adapter 0.05 --lr-base 0.05 --qat-lr 0.02")  # wrecks the decoder
     assert dialog.start()
     wait_for(qtbot, dialog, lambda: dialog.state != "running")
     assert dialog.state == "succeeded", visible_text(dialog)
@@ -239,3 +239,14 @@ def wait_for(qtbot, dialog, condition, timeout_ms: int = RUN_TIMEOUT_MS) -> None
         qtbot.waitUntil(condition, timeout=timeout_ms)
     except qtbot.TimeoutError:
         raise AssertionError(f"timed out; the dialog shows:\n{visible_text(dialog)}") from None
+
+
+def test_the_dialog_closes_with_close_escape_and_the_window_button(qtbot, open_dialog, tmp_path):
+    dialog = open_dialog(make_store(tmp_path / "store", REVIEWED))
+    qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    dialog.show()
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    dialog.show()
+    assert dialog.close() and not dialog.isVisible()  # what the window manager's close button does

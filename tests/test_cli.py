@@ -81,8 +81,8 @@ def test_train_both_stages_leaves_fp32_and_a_real_int8_model(tmp_path):
     """Stage 1 then QAT (torchao prepare/convert) then INT8 export, on two real images, on this CPU."""
     manifest = shared_file("cxr-lungs", "manifest.csv")
     out = tmp_path / "run"
-    trained = adaqat("train", "--data", manifest, "--out", out, "--from", "lite_medsam", "--stages", "both", "--epochs", "1", "--qat-epochs", "1",
-                     "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1", "--threads", "2")
+    trained = adaqat("train", "--data", manifest, "--out", out, "--from", "lite_medsam", "--stages", "both",
+                     "--epochs", "1", "--qat-epochs", "1", "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1", "--threads", "2")
     assert trained.returncode == 0, trained.stderr[-2000:]
     int8_card = json.loads((out / "model-int8" / "model.json").read_text())
     fp32_card = json.loads((out / "model-fp32" / "model.json").read_text())
@@ -90,6 +90,7 @@ def test_train_both_stages_leaves_fp32_and_a_real_int8_model(tmp_path):
     assert int8_card["stage1_model"]["weights_sha256"] == fp32_card["weights_sha256"]
     size_ratio = (out / "model-fp32" / "model.safetensors").stat().st_size / (out / "model-int8" / "model.safetensors").stat().st_size
     assert size_ratio > 2.5
+    assert not list(out.glob("*_checkpoint.pt"))  # the INT8 model is final: no checkpoints left beside it
     segmented = adaqat("segment", shared_file("cxr-lungs", "images", "006ce2a73b.jpg"), "--out", tmp_path / "m",
                        "--model", out / "model-int8", "--json")
     assert segmented.returncode == 0 and "INT8" in json.loads(segmented.stdout)["model"]

@@ -14,6 +14,7 @@ from ..models.errors import ModelLoadError
 from ..models.registry import BACKBONES, DEFAULT_BACKBONE, default_config
 from ..runtime import choose_device, set_threads
 from ..training.adapters import POLICIES, AdapterConfig
+from ..training.exit_codes import EXIT_CANCELLED, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY
 from ..training.manifest import ManifestError
 from ..training.pipeline import PROFILES, TrainConfig, resolve_profile, train
 from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
@@ -21,7 +22,7 @@ from ..training.stage1 import Stage1Config
 from .common import add_runtime_options, fail
 
 QAT_POLICIES = ("paper", "merged")
-DECODER_LR_ADAPTER, DECODER_LR_BASE = 1e-3, 1e-4
+DECODER_LR_ADAPTER, DECODER_LR_BASE = 5e-4, 5e-5
 
 
 def add_parser(sub) -> None:
@@ -133,11 +134,11 @@ def run(args) -> int:
     except (ManifestError, ModelLoadError, ValueError, FileNotFoundError) as error:
         return fail(str(error))
     except TrainingDiverged as error:
-        return fail(str(error), 3)
+        return fail(str(error), EXIT_DIVERGED)
     except TrainingCancelled as error:
-        return fail(str(error), 130)
+        return fail(str(error), EXIT_CANCELLED)
     except TrainingOutOfMemory as error:
-        return fail(str(error), 4)
+        return fail(str(error), EXIT_OUT_OF_MEMORY)
     except OSError as error:  # disk full or not writable while saving a checkpoint or a model
         where = error.filename or args.out
         advice = "free disk space and run again with --resume" if error.errno == errno.ENOSPC else "check the --out folder"

@@ -37,7 +37,7 @@ from .loop import LoopConfig, StageHooks, TrainingLoop
 from .parent import ParentModel, load_parent, trainable_float_model
 from .progress import ProgressEvent
 from .prompt_decoder import PromptDecoder
-from .run_plan import FastPlan, Measurements, plan_fast_run
+from .run_plan import SLACK, FastPlan, Measurements, plan_fast_run, training_epochs
 from .stage1 import adalora_hooks
 from .stage2 import prepare_qat, remove_fake_quant
 
@@ -193,17 +193,25 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
                          len(run.selection), len(run.heldout), config.batch_size, config.time_budget_s,
                          default_epochs=config.epochs, default_qat_epochs=config.qat_epochs)
     run.say(plan.describe())
-    deadlines = phase_deadlines(run, plan)
+    encode_until = time.perf_counter() + plan.phases_s["training embeddings"] * 1.05
     train_cache = build_cache(encode, run.data.train, plan.views, config.seed,
-                              should_stop=lambda: time.perf_counter() > deadlines["training embeddings"])
+                              should_stop=lambda: time.perf_counter() > encode_until)
     run.say(f"{len(train_cache)} training view(s) encoded in {train_cache.seconds:.0f} s "
             f"({train_cache.nbytes / 2**20:.0f} MiB cached)")
     del run.loaded  # the INT8 parent is no longer needed: its float twin trains
     train_set = CachedEmbeddingDataset(train_cache, True, config.seed, config.auto_prompt_probability)
     val_set = CachedEmbeddingDataset(val_cache, False)
-    stage1 = train_stage1(run, decoder, train_set, val_set, plan, deadlines["stage 1"])
-    stage2 = train_stage2(run, decoder, train_set, val_set, plan, deadlines["stage 2"])
-    card = continued_card(run, plan, stage1, stage2, len(train_cache))
+    # the plan was made from a few steps at the start; the machine's load may have changed since
+    training_end = run.started + config.time_budget_s * (1 - SLACK) - plan.phases_s["export and final check"] \
+        if config.time_budget_s else None
+    planned = plan.to_json()
+    replanned = replan(run, plan, decoder, val_cache, len(train_cache), training_end)
+    stage1 = train_stage1(run, decoder, train_set, val_set, plan, stage1_deadline(plan, training_end))
+    if training_end is not None:  # stage 2 gets what stage 1 left, at the step time stage 1 showed
+        plan.stage2_epochs = stage2_epochs_left(plan, stage1, training_end, len(train_cache))
+        replanned["stage2_epochs"] = plan.stage2_epochs
+    stage2 = train_stage2(run, decoder, train_set, val_set, plan, training_end)
+    card = continued_card(run, planned, replanned, stage1, stage2, len(train_cache))
     model_dir = export_int8_model_dir(segmenter, out_dir / INT8_DIR, card, qat_policy_of(run.parent))
     new, _ = timed_evaluation(run, load_model_dir(model_dir), run.heldout, "new model")
     comparison = comparison_record(run.parent, baseline, new)
@@ -215,14 +223,34 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     return {"int8": model_dir}
 
 
-def phase_deadlines(run: FastRun, plan: FastPlan) -> dict[str, float]:
-    """perf_counter() times by which each remaining phase should be done, from the plan's estimates."""
-    now = time.perf_counter()
-    deadlines, t = {}, now
-    for phase in ("training embeddings", "stage 1", "stage 2"):
-        t += plan.phases_s[phase]
-        deadlines[phase] = t + 0.05 * plan.phases_s[phase]  # a little slack on each; the loop stops between epochs
-    return deadlines
+def replan(run: FastRun, plan: FastPlan, decoder: PromptDecoder, val_cache, train_views: int,
+           training_end: float | None) -> dict:
+    """Re-measure the step times and refit both stages' epochs into the time left for training."""
+    if training_end is None:
+        return {}
+    measured = measure(run, decoder, val_cache, 0.0, 1)
+    left = max(0.0, training_end - time.perf_counter())
+    plan.stage1_epochs, plan.stage2_epochs = training_epochs(
+        left, measured.stage1_step_s, measured.stage2_step_s, train_views, len(val_cache), run.config.batch_size)
+    plan.measured_step_s = {"stage 1": round(measured.stage1_step_s, 3), "stage 2": round(measured.stage2_step_s, 3)}
+    run.say(f"training: {left:.0f} s left: stage 1 {plan.stage1_epochs} epochs, stage 2 {plan.stage2_epochs} epochs "
+            f"({measured.stage1_step_s:.2f} / {measured.stage2_step_s:.2f} s per step)")
+    return {"training_s": round(left, 1), "stage1_epochs": plan.stage1_epochs, "stage2_epochs": plan.stage2_epochs,
+            "stage1_step_s": measured.stage1_step_s, "stage2_step_s": measured.stage2_step_s}
+
+
+def stage1_deadline(plan: FastPlan, training_end: float | None) -> float | None:
+    """Stage 1 must leave stage 2 at least one epoch: it stops early if it runs slower than measured."""
+    if training_end is None:
+        return None
+    share = plan.stage1_epochs / max(1, plan.stage1_epochs + plan.stage2_epochs * 1.3)
+    return time.perf_counter() + (training_end - time.perf_counter()) * max(share, 0.5)
+
+
+def stage2_epochs_left(plan: FastPlan, stage1: dict, training_end: float, train_views: int) -> int:
+    step_ratio = plan.measured_step_s["stage 2"] / max(plan.measured_step_s["stage 1"], 1e-6)
+    per_epoch = stage1["seconds"] / max(1, stage1["epochs_run"]) * step_ratio
+    return max(1, int((training_end - time.perf_counter()) // max(per_epoch, 1e-6)))
 
 
 def train_stage1(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan: FastPlan, stop_at: float) -> dict:
@@ -239,20 +267,24 @@ def train_stage1(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan:
     stage1_config = copy.copy(config.stage1)
     stage1_config.adapters = adapters
     hooks = adalora_hooks(decoder, wrapped, stage1_config, config.device)
+    # a few dozen clinic images overfit within a few epochs (measured): any epoch may be the best one
+    hooks.eligible_for_best = lambda step: True
     loop_config = LoopConfig(epochs=plan.stage1_epochs, batch_size=config.batch_size, device=config.device,
                              seed=config.seed, stop_at=stop_at)
     loop = TrainingLoop("stage1", decoder, optimizer, train_set, val_set, loop_config,
                         run.out_dir / "stage1_checkpoint.pt", hooks, run.emit, run.cancel)
-    before = loop.validate()
+    before, initial = loop.validate(), snapshot(decoder)
     result = loop.run()
-    decoder.load_state_dict(result.best_state)
+    kept_parent = before >= result.best_val_dice  # no epoch beat the parent's decoder on the selection images
+    decoder.load_state_dict(initial if kept_parent else result.best_state)
     from .stage1 import effective_ranks
 
     ranks = effective_ranks(decoder)
     wrapped.merge_and_unload()  # in place: the segmenter's decoder now holds the merged weights
     for parameter in decoder.parameters():
         parameter.requires_grad = False
-    return {"val_dice_before": before, "best_val_dice": result.best_val_dice, "best_epoch": result.best_epoch,
+    return {"val_dice_before": before, "best_val_dice": max(before, result.best_val_dice),
+            "best_epoch": 0 if kept_parent else result.best_epoch,
             "epochs_run": len(result.history), "seconds": round(result.seconds, 1), "history": result.history,
             "trainable_parameters": trainable, "total_parameters": total, "final_rank_pattern": ranks,
             "adapter": adapters.to_json()}
@@ -268,15 +300,20 @@ def train_stage2(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan:
                              seed=config.seed, warmup_fraction=0.0, stop_at=stop_at)
     loop = TrainingLoop("stage2", decoder, optimizer, train_set, val_set, loop_config,
                         run.out_dir / "stage2_checkpoint.pt", StageHooks(), run.emit, run.cancel)
-    before = loop.validate()
+    before, initial = loop.validate(), snapshot(decoder)
     result = loop.run()
-    decoder.load_state_dict(result.best_state)
+    kept_start = before >= result.best_val_dice  # QAT epochs did not help: quantise stage 1's decoder as it is
+    decoder.load_state_dict(initial if kept_start else result.best_state)
     remove_fake_quant(decoder)
     decoder.eval()
     return {"policy": policy, "quantised_linear_layers": quantised, "lr": config.qat_lr,
-            "val_dice_fake_quant_before": before, "val_dice_fake_quant_best": result.best_val_dice,
-            "best_epoch": result.best_epoch, "epochs_run": len(result.history), "seconds": round(result.seconds, 1),
+            "val_dice_fake_quant_before": before, "val_dice_fake_quant_best": max(before, result.best_val_dice),
+            "best_epoch": 0 if kept_start else result.best_epoch, "epochs_run": len(result.history), "seconds": round(result.seconds, 1),
             "history": result.history}
+
+
+def snapshot(module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 def continued_name(parent: ParentModel, requested: str | None) -> str:
@@ -285,7 +322,7 @@ def continued_name(parent: ParentModel, requested: str | None) -> str:
     return parent.name if parent.name.endswith(CLINIC_SUFFIX) else parent.name + CLINIC_SUFFIX
 
 
-def continued_card(run: FastRun, plan: FastPlan, stage1: dict, stage2: dict, train_views: int) -> dict:
+def continued_card(run: FastRun, planned: dict, replanned: dict, stage1: dict, stage2: dict, train_views: int) -> dict:
     parent, config = run.parent, run.config
     created = utc_now()
     digest = hashlib.sha256(json.dumps([stage1["history"], stage2["history"], parent.weights_sha256, created]).encode()).hexdigest()
@@ -306,7 +343,8 @@ def continued_card(run: FastRun, plan: FastPlan, stage1: dict, stage2: dict, tra
             "selection": run.selection_source,
             "heldout_images": len(run.heldout),
             "train_views": train_views,
-            "plan": plan.to_json(),
+            "plan": planned,
+            "replanned": replanned,
             "seconds": round(run.elapsed(), 1),
             "config": config.to_json(),
         },

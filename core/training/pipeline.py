@@ -199,4 +199,6 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
 
         written["int8"] = run_stage2(out_dir / FP32_DIR, out_dir, train_set, val_set, loop_config, config,
                                      resume=resume, progress=progress, cancel=cancel)
+        for checkpoint in ("stage1_checkpoint.pt", "stage2_checkpoint.pt"):  # the INT8 model is final
+            (out_dir / checkpoint).unlink(missing_ok=True)
     return written

@@ -10,7 +10,7 @@ printed by ``adaqat train --estimate`` so the dialog can show it before Start.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 MAX_VIEWS = 8
 VIEW_SHARE = 0.35  # of the flexible time, at most, for encoding augmented views
@@ -37,6 +37,7 @@ class FastPlan:
     stage2_epochs: int
     phases_s: dict[str, float]
     budget_s: float | None
+    measured_step_s: dict[str, float] = field(default_factory=dict)  # re-measured before training
 
     @property
     def total_s(self) -> float:
@@ -76,12 +77,8 @@ def plan_fast_run(m: Measurements, train_images: int, selection_images: int, hel
         per_view = train_images * m.encode_s_per_image
         views = int(max(1, min(MAX_VIEWS, (flexible * VIEW_SHARE) // max(per_view, 1e-6))))
         training = max(0.0, flexible - views * per_view)
-        epochs1 = max(1, int(training * (1 - STAGE2_SHARE) // epoch_seconds(m.stage1_step_s, train_images * views, selection_images, batch_size)))
-        epochs2 = max(1, int(training * STAGE2_SHARE // epoch_seconds(m.stage2_step_s, train_images * views, selection_images, batch_size)))
-        epoch1_s = epoch_seconds(m.stage1_step_s, train_images * views, selection_images, batch_size)
-        epoch2_s = epoch_seconds(m.stage2_step_s, train_images * views, selection_images, batch_size)
-        left = training - epochs1 * epoch1_s - epochs2 * epoch2_s
-        epochs1 += max(0, int(left // epoch1_s))  # whole epochs only: what rounding left goes to stage 1
+        epochs1, epochs2 = training_epochs(training, m.stage1_step_s, m.stage2_step_s, train_images * views,
+                                           selection_images, batch_size)
     train_views = train_images * views
     phases = {
         **{k: v for k, v in fixed.items() if k != "export and final check"},
@@ -91,3 +88,13 @@ def plan_fast_run(m: Measurements, train_images: int, selection_images: int, hel
         "export and final check": fixed["export and final check"],
     }
     return FastPlan(views, epochs1, epochs2, {k: round(v, 1) for k, v in phases.items()}, budget_s)
+
+
+def training_epochs(training_s: float, stage1_step_s: float, stage2_step_s: float, train_views: int,
+                    selection_images: int, batch_size: int) -> tuple[int, int]:
+    """Stage 1 and stage 2 epochs that fill ``training_s`` (stage 2 gets its share, stage 1 the rest)."""
+    epoch1_s = epoch_seconds(stage1_step_s, train_views, selection_images, batch_size)
+    epoch2_s = epoch_seconds(stage2_step_s, train_views, selection_images, batch_size)
+    epochs2 = max(1, int(training_s * STAGE2_SHARE // epoch2_s))
+    epochs1 = max(1, int((training_s - epochs2 * epoch2_s) // epoch1_s))  # whole epochs; the rest to stage 1
+    return epochs1, epochs2
