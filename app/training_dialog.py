@@ -126,10 +126,9 @@ def _minutes(seconds: float) -> str:
 def estimate_text(estimate: dict, budget_s: float | None) -> str:
     """One sentence for the engine's ``--estimate`` plan."""
     total = float(estimate.get("total_s", 0.0))
-    text = (f"about {_minutes(total)} for the whole run on this computer: {estimate.get('views', '?')} view(s) per "
-            f"image, stage 1 {estimate.get('stage1_epochs', '?')} epochs, stage 2 {estimate.get('stage2_epochs', '?')} "
-            "epochs, then INT8 export and the comparison with the current model")
-    return text + (f" (budget {_minutes(budget_s)})." if budget_s else ".")
+    text = (f"about {_minutes(total)} for the whole run on this computer (stage 1 {estimate.get('stage1_epochs', '?')} "
+            f"epochs, stage 2 {estimate.get('stage2_epochs', '?')} epochs")
+    return text + (f"; budget {_minutes(budget_s)})" if budget_s else ")")
 
 
 def comparison_text(comparison: dict) -> str:
@@ -290,7 +289,7 @@ class TrainingDialog(QDialog):
         layout.addWidget(progress, 1)
         layout.addWidget(self.result_label)
         layout.addLayout(buttons)
-        self.resize(640, 640)
+        self.resize(680, 720)
 
     # -- options ----------------------------------------------------------------------------------
     def store_root(self) -> Path:
@@ -336,8 +335,11 @@ class TrainingDialog(QDialog):
         return self.settings.model()
 
     def _show_base_model(self) -> None:
-        self.base_label.setText(f"{self.base_model()} (the viewer's current model; it stays active unless the "
-                                "new one scores better on held-out reviewed images)")
+        model = self.base_model()
+        shown = Path(model).name if Path(model).is_dir() else model
+        self.base_label.setText(f"{shown} (the viewer's current model)")
+        self.base_label.setToolTip(f"{model}\nIt stays active unless the new model scores better on held-out "
+                                   "reviewed images.")
 
     def _clear_estimate(self) -> None:
         self.estimate_label.setText("Not estimated yet: “Estimate time” measures a few steps on this computer.")
@@ -501,6 +503,7 @@ class TrainingDialog(QDialog):
         if outcome.state == "estimated" and outcome.estimate:
             text = estimate_text(outcome.estimate, self.budget.value() * 60.0 or None)
             self.estimate_label.setText(text)
+            self.estimate_label.setToolTip(str(outcome.estimate.get("summary", "")))
             self.append_log(f"Estimate: {outcome.estimate.get('summary', text)}")
             return
         self.estimate_label.setText("The estimate could not be made (see the messages below).")

@@ -102,7 +102,7 @@ def test_fine_tune_from_the_viewer_then_use_the_better_model(qtbot, viewer_setti
     assert dialog is not None and dialog.isVisible()
     assert dialog.count == 3 and dialog.count_label.text().startswith("3 reviewed images")
     assert dialog.budget.value() == 15 and dialog.device.currentData() == "cpu"
-    assert str(parent) in dialog.base_label.text()
+    assert parent.name in dialog.base_label.text() and str(parent) in dialog.base_label.toolTip()
     out_dir = Path(dialog.out_dir.text())
     assert out_dir.parent == (tmp_path / "models").resolve() and out_dir.name.startswith("finetune-")
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
@@ -117,13 +117,15 @@ def test_fine_tune_from_the_viewer_then_use_the_better_model(qtbot, viewer_setti
     wait_for(qtbot, dialog, lambda: dialog.state != "estimating")
     assert dialog.outcome.state == "estimated", visible_text(dialog)
     assert "for the whole run on this computer" in dialog.estimate_label.text()
-    assert "(budget 1 min 00 s)" in dialog.estimate_label.text()
+    assert "budget 1 min 00 s)" in dialog.estimate_label.text()
     assert not out_dir.exists() or not (out_dir / "model-int8").exists()
 
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.state == "running" and dialog.cancel_button.isEnabled() and not dialog.close_button.isEnabled()
     assert not dialog.options.isEnabled()
     assert dialog.process.request.arguments()[dialog.process.request.arguments().index("--from") + 1] == str(parent)
+    out_dir = dialog.process.request.out_dir  # a fresh timestamped folder for each run
+    assert out_dir.parent == (tmp_path / "models").resolve()
     wait_for(qtbot, dialog, lambda: any(e.stage == "stage1" for e in dialog.events) or dialog.state != "running")
     dialog.grab().save("/tmp/train_dialog_running.png")
     wait_for(qtbot, dialog, lambda: dialog.state != "running")
