@@ -91,7 +91,10 @@ class Settings:
         self.q.setValue("review/reader", name.strip())
 
     def model(self) -> str:
-        return str(self.q.value("model/name", "default") or "default")
+        """The viewer's model; until one is chosen here, the engine's active model (``adaqat models``)."""
+        from core.models.catalog import active_model
+
+        return str(self.q.value("model/name", "") or active_model())
 
     def set_model(self, name: str) -> None:
         self.q.setValue("model/name", name.strip() or "default")

@@ -1,4 +1,4 @@
-"""``adaqat``: the engine's command line (segment, train, evaluate)."""
+"""``adaqat``: the engine's command line (segment, train, evaluate, models)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 import logging
 import sys
 
-from . import evaluate_command, segment_command, train_command
+from . import evaluate_command, models_command, segment_command, train_command
 
-COMMANDS = (segment_command, train_command, evaluate_command)
+COMMANDS = (segment_command, train_command, evaluate_command, models_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

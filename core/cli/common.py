@@ -21,9 +21,11 @@ def fail(message: str, status: int = 2) -> int:
 
 def open_model(name_or_path: str | None, args) -> tuple[LoadedModel, str]:
     """Load the model named on the command line; raises ModelLoadError / RuntimeError with one-line messages."""
+    from ..models.catalog import active_model
+
     device = choose_device(args.device)
     set_threads(args.threads)
-    return load_model(name_or_path, device=device), device
+    return load_model(name_or_path or active_model(), device=device), device
 
 
 __all__ = ["ModelLoadError", "add_runtime_options", "fail", "open_model"]

@@ -13,7 +13,7 @@ PROMPTS = ("auto", "box")  # core.evaluation.runner.PROMPTS; imported lazily wit
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("evaluate", help="score a model against ground-truth masks")
-    parser.add_argument("--model", default=None, help="model name or directory (default: the bundled model)")
+    parser.add_argument("--model", default=None, help="model name or directory (default: the active model; the bundled one on a fresh install)")
     parser.add_argument("--data", required=True, help="manifest CSV (id,image,mask,split)")
     parser.add_argument("--split", default="test", help="which split to score (default: test)")
     parser.add_argument("--prompt", choices=PROMPTS, default="auto", help="auto: no human prompt; box: ground-truth box")

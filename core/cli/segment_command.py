@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("segment", help="segment lungs automatically and write mask PNGs")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM/PNG/JPEG files or folders (recursive)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the mask PNGs (0 background, 255 lung)")
-    parser.add_argument("--model", default=None, help="model name or path (default: the bundled model)")
+    parser.add_argument("--model", default=None, help="model name or path (default: the active model; the bundled one on a fresh install)")
     parser.add_argument("--json", action="store_true", help="print one JSON line per image")
     add_runtime_options(parser)
     parser.set_defaults(run=run)

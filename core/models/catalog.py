@@ -91,3 +91,53 @@ def activate_model_dir(model_dir: str | Path) -> Path:
     installed = install_model(model_dir)
     set_active_model(installed)
     return installed
+
+
+def model_record(model_dir: Path, active: str) -> dict:
+    """What ``adaqat models`` shows for one model folder (read from its card; weights not loaded)."""
+    from .artifact import read_card
+
+    card = read_card(model_dir)
+    weights = model_dir / str(card.get("weights_file", "model.safetensors"))
+    parameters = card.get("parameters") or {}
+    comparison = card.get("clinic_comparison") or {}
+    metrics = dict(card.get("metrics") or {})
+    if comparison:
+        metrics["heldout_dice_new"] = comparison.get("new_model", {}).get("dice_mean")
+        metrics["heldout_dice_parent"] = comparison.get("active_model", {}).get("dice_mean")
+    resolved = str(model_dir.resolve())
+    return {
+        "name": card.get("name"),
+        "version": card.get("version"),
+        "backbone": card.get("backbone"),
+        "precision": card.get("precision"),
+        "size_bytes": weights.stat().st_size if weights.is_file() else None,
+        "trainable_params": parameters.get("trainable"),
+        "total_params": parameters.get("total_with_adapters"),
+        "parent": card.get("parent"),
+        "created": card.get("created"),
+        "metrics": metrics,
+        "path": resolved,
+        "active": active in (resolved, model_dir.name),
+    }
+
+
+def list_models() -> tuple[list[dict], list[str]]:
+    """Bundled and installed models (the active one marked), and one line per unreadable folder."""
+    from .errors import ModelLoadError
+    from .loading import bundled_model_dirs
+
+    active = active_model()
+    if active == DEFAULT_MODEL:
+        active = "default"
+    folders = list(bundled_model_dirs().values())
+    installed = user_models_dir()
+    if installed.is_dir():
+        folders += sorted(p for p in installed.iterdir() if p.is_dir() and not p.name.startswith("."))
+    records, problems = [], []
+    for folder in folders:
+        try:
+            records.append(model_record(folder, active))
+        except (ModelLoadError, OSError, ValueError) as error:
+            problems.append(f"{folder}: {error}")
+    return records, problems

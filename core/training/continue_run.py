@@ -212,6 +212,9 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
         replanned["stage2_epochs"] = plan.stage2_epochs
     stage2 = train_stage2(run, decoder, train_set, val_set, plan, training_end)
     card = continued_card(run, planned, replanned, stage1, stage2, len(train_cache))
+    card["parameters"] = {"trainable": stage1["trainable_parameters"],
+                          "total_with_adapters": sum(p.numel() for p in segmenter.parameters())
+                          + stage1["total_parameters"] - sum(p.numel() for p in decoder.parameters())}
     model_dir = export_int8_model_dir(segmenter, out_dir / INT8_DIR, card, qat_policy_of(run.parent))
     new, _ = timed_evaluation(run, load_model_dir(model_dir), run.heldout, "new model")
     comparison = comparison_record(run.parent, baseline, new)
