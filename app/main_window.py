@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
 
     def _on_opened(self, opened) -> None:
         key = self._opening_key
-        if key is None:
+        if key is None or self._closed:  # a study that finished decoding after the window closed
             return
         self._opening_key = None
         self.document.load(key, opened.study, opened.gray, opened.presets)
@@ -501,6 +501,7 @@ class MainWindow(QMainWindow):
 
     def _switch_store(self, path: Path) -> None:
         self.segmentation.cancel_pending()
+        self._opening_key = None  # a study still opening belongs to the old store
         self.document.close()
         self.canvas.clear()
         self.store.close()
@@ -533,6 +534,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        self._opening_key = None
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
         if self.training is not None:

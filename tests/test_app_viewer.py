@@ -203,3 +203,12 @@ def test_polygon_tools_fill_and_clear(qtbot, make_window, paint):
     assert (inside == (255 if paint else 0)).all()
     window.undo_action.trigger()
     assert np.array_equal(doc.mask, before)
+
+
+def test_a_study_that_finishes_opening_after_close_is_ignored(make_window):
+    """The decode worker's 'opened' signal can arrive after the window closed its store (seen in the
+    headless screenshot path when the model fails): it must be dropped, not raise in the event loop."""
+    window = make_window()
+    window._opening_key = "a-key-still-opening"
+    window.close()
+    window.studies.opened.emit(object())  # delivered after shutdown, as a queued signal would be
