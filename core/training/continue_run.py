@@ -45,6 +45,7 @@ INT8_DIR = "model-int8"
 COMPARISON_FILE = "comparison.json"
 ESTIMATE_EVAL_IMAGES = 2
 CLINIC_SUFFIX = "-clinic"
+MIN_DICE_GAIN = 0.001  # a smaller mean gain is within INT8 re-export and selection noise: not "better"
 SELECTION_SHARE = 0.15  # of the training images, kept aside to choose the best epoch
 MIN_TRAIN_TO_SPLIT = 6
 
@@ -364,7 +365,7 @@ def comparison_record(parent: ParentModel, baseline: Evaluation, new: Evaluation
     """Both models on the same held-out images; ``better`` decides whether activation is offered."""
     old_dice, new_dice = baseline.summaries()["dice"].as_dict(), new.summaries()["dice"].as_dict()
     test = compare(new, baseline)
-    better = bool(new_dice["mean"] > old_dice["mean"])
+    better = bool(new_dice["mean"] > old_dice["mean"] + MIN_DICE_GAIN)
     return {
         "prompt": "auto",
         "resolution": "full",
