@@ -38,7 +38,7 @@ from .parent import ParentModel, load_parent, trainable_float_model
 from .progress import ProgressEvent
 from .prompt_decoder import PromptDecoder
 from .run_plan import SLACK, FastPlan, Measurements, plan_fast_run, training_epochs
-from .stage1 import adalora_hooks
+from .stage1 import adalora_hooks, effective_ranks
 from .stage2 import prepare_qat, remove_fake_quant
 
 INT8_DIR = "model-int8"
@@ -281,8 +281,6 @@ def train_stage1(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan:
     result = loop.run()
     kept_parent = before >= result.best_val_dice  # no epoch beat the parent's decoder on the selection images
     decoder.load_state_dict(initial if kept_parent else result.best_state)
-    from .stage1 import effective_ranks
-
     ranks = effective_ranks(decoder)
     wrapped.merge_and_unload()  # in place: the segmenter's decoder now holds the merged weights
     for parameter in decoder.parameters():
