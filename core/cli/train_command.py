@@ -61,6 +61,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--qat-lr", type=float, default=TrainConfig.qat_lr)
     parser.add_argument("--auto-prompt-probability", type=float, default=TrainConfig.auto_prompt_probability)
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--opacity-augment", type=float, default=TrainConfig.opacity_augment, metavar="P",
+                        help="chance per augmented image of a simulated basal opacity (consolidation, effusion); "
+                             "the mask stays the anatomical lung (default 0: off)")
     parser.add_argument("--max-train-images", type=int, default=None)
     parser.add_argument("--max-val-images", type=int, default=None)
     parser.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
@@ -92,6 +95,7 @@ def config_from_args(args, device: str) -> TrainConfig:
         seed=args.seed,
         auto_prompt_probability=args.auto_prompt_probability,
         augment=not args.no_augment,
+        opacity_augment=args.opacity_augment,
         max_train_images=args.max_train_images,
         max_val_images=args.max_val_images,
         num_workers=args.workers,

@@ -35,6 +35,7 @@ from .card import library_versions, model_version, utc_now
 from .embedding_cache import CachedEmbeddingDataset, build_cache
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .parent import ParentModel, load_parent, trainable_float_model
+from .pipeline import augment_config_of
 from .progress import ProgressEvent
 from .prompt_decoder import PromptDecoder
 from .run_plan import SLACK, FastPlan, Measurements, plan_fast_run, training_epochs
@@ -196,7 +197,8 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     run.say(plan.describe())
     encode_until = time.perf_counter() + plan.phases_s["training embeddings"] * 1.05
     train_cache = build_cache(encode, run.data.train, plan.views, config.seed,
-                              should_stop=lambda: time.perf_counter() > encode_until)
+                              should_stop=lambda: time.perf_counter() > encode_until,
+                              augment_config=augment_config_of(config))
     run.say(f"{len(train_cache)} training view(s) encoded in {train_cache.seconds:.0f} s "
             f"({train_cache.nbytes / 2**20:.0f} MiB cached)")
     del run.loaded  # the INT8 parent is no longer needed: its float twin trains

@@ -55,7 +55,8 @@ def views_of(examples: list[Example], views: int, seed: int, config: AugmentConf
 @torch.inference_mode()
 def build_cache(encode: Callable[[torch.Tensor], torch.Tensor], examples: list[Example], views: int = 1,
                 seed: int = 0, on_image: Callable[[int, int], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> EmbeddingCache:
+                should_stop: Callable[[], bool] | None = None,
+                augment_config: AugmentConfig | None = None) -> EmbeddingCache:
     """Encode ``views`` versions of every example; ``should_stop`` (checked between batches, after
     the first full view) ends early with what is done, which the time budget relies on."""
     started = time.perf_counter()
@@ -74,7 +75,7 @@ def build_cache(encode: Callable[[torch.Tensor], torch.Tensor], examples: list[E
         if on_image:
             on_image(len(ids), total)
 
-    for item in views_of(examples, views, seed):
+    for item in views_of(examples, views, seed, augment_config):
         pending.append(item)
         if len(pending) == ENCODE_BATCH:
             flush()

@@ -17,6 +17,7 @@ from ..models.artifact import write_model_dir
 from ..models.registry import DEFAULT_BACKBONE, default_config
 from ..models.safe_weights import sha256_of
 from .adapters import AdapterConfig
+from .augment import AugmentConfig
 from .card import library_versions, model_version, utc_now
 from .dataset import SegmentationDataset
 from .example import Example, load_example_cache
@@ -40,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     auto_prompt_probability: float = 0.5
     augment: bool = True
+    opacity_augment: float = 0.0  # chance per augmented view of a simulated basal opacity (mask unchanged)
     max_train_images: int | None = None
     max_val_images: int | None = None
     num_workers: int = 0
@@ -87,9 +89,14 @@ def load_train_data(data_path: str | Path, image_size: int, config: TrainConfig)
     return TrainData(train, val, manifest.problems + train_problems + val_problems)
 
 
+def augment_config_of(config: TrainConfig) -> AugmentConfig:
+    return AugmentConfig(opacity_probability=config.opacity_augment)
+
+
 def datasets(data: TrainData, config: TrainConfig) -> tuple[SegmentationDataset, SegmentationDataset]:
     train_set = SegmentationDataset(data.train, train=config.augment, seed=config.seed,
-                                    auto_prompt_probability=config.auto_prompt_probability)
+                                    auto_prompt_probability=config.auto_prompt_probability,
+                                    augment_config=augment_config_of(config))
     if not config.augment:
         train_set.train = False
     return train_set, SegmentationDataset(data.val, train=False)
