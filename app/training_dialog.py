@@ -101,7 +101,7 @@ def format_eta(seconds: float | None) -> str:
 
 
 def model_card_dice(model_dir: str) -> tuple[str, float | None]:
-    """(precision, validation Dice) recorded in the model's card; the INT8 card's QAT value when present."""
+    """(precision, validation Dice) recorded in the model's card (the INT8 card's QAT value when present)."""
     from core.models.artifact import read_card
     from core.models.errors import ModelLoadError
 
@@ -109,13 +109,7 @@ def model_card_dice(model_dir: str) -> tuple[str, float | None]:
         card = read_card(model_dir)
     except ModelLoadError:
         return "", None
-    precision = str(card.get("precision", ""))
-    dice = None
-    if precision == "int8":
-        dice = (card.get("qat") or {}).get("val_dice_fake_quant_best")
-    if dice is None:
-        dice = (card.get("metrics") or {}).get("val_dice_auto_model_resolution")
-    return precision, float(dice) if isinstance(dice, (int, float)) and math.isfinite(dice) else None
+    return card.precision, card.validation_dice
 
 
 def _minutes(seconds: float) -> str:

@@ -237,7 +237,7 @@ def bench_real_disk_full(work: Path) -> dict:
         card = read_card(small)
         verified_weights_path(small, card)  # raises if the weights are not the ones the card names
         leftovers = sorted(p.name for p in mount.iterdir() if p.name != "model-fp32")
-        ok = card["version"] == "1"
+        ok = card.version == "1"
         out["model"] = {"error": error_text, "errno": code, "is_enospc": code == errno.ENOSPC,
                         "previous_model_kept": ok, "leftover_folders": leftovers}
         print(f"model: {error_text!r}; previous model kept: {ok}; leftover folders: {leftovers}")

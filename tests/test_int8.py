@@ -181,11 +181,11 @@ def test_adapters_must_be_merged_first():
 @pytest.mark.parametrize("policy", list(POLICIES))
 def test_export_load_round_trip_is_identical(model_dirs, loaded, outputs, policy):
     card = read_card(model_dirs[policy])
-    assert card["precision"] == "int8" and card["int8_policy"] == policy
-    assert card["inference"] == {"batchnorm_folded": True, "channels_last": True}
+    assert card.precision == "int8" and card.int8_policy == policy
+    assert card.inference == {"batchnorm_folded": True, "channels_last": True}
     model = loaded(policy)
     assert model.info.precision == "int8" and model.image_size == 256
-    assert sorted(int8_layer_names(model.module)) == sorted(card["int8"]["layers"])
+    assert sorted(int8_layer_names(model.module)) == sorted(card.int8["layers"])
     embedding, logits = outputs(f"loaded_{policy}")
     expected_embedding, expected_logits = outputs(f"memory_{policy}")
     assert torch.equal(embedding, expected_embedding)
@@ -201,9 +201,11 @@ def test_int8_mask_agrees_with_fp32_on_a_chest_xray(outputs, policy):
     mean_diff = float(np.abs(probability - reference).mean())
     assert dice > 0.97, f"{policy}: Dice {dice:.4f}"
     assert mean_diff < 0.02, f"{policy}: mean |prob diff| {mean_diff:.4f}"
-    # the embedding itself stays close too
+    # the embedding itself stays close too; 7-bit activations (fbgemm on CPUs without VNNI, e.g. an AVX2
+    # AMD EPYC: 0.107 measured) have twice the quantisation step of 8-bit ones (VNNI: < 0.1)
     fp32_embedding, int8_embedding = outputs("fp32")[0], outputs(f"loaded_{policy}")[0]
-    assert ((int8_embedding - fp32_embedding).norm() / fp32_embedding.norm()).item() < 0.1
+    bound = 0.15 if reduce_range_for(select_engine()) else 0.1
+    assert ((int8_embedding - fp32_embedding).norm() / fp32_embedding.norm()).item() < bound
 
 
 def test_cpus_without_vnni_get_7bit_activations_and_agree_too(model_dirs, outputs, cxr, monkeypatch):
@@ -272,7 +274,7 @@ def test_wrong_tensor_type_is_refused_with_its_name(model_dirs, tmp_path):
 
 def test_card_layer_that_is_not_linear_is_refused(model_dirs):
     card = read_card(model_dirs["merged"])
-    card["int8"] = dict(card["int8"], layers=[*card["int8"]["layers"], "image_encoder.neck.0"])
+    card = card.replace(int8=dict(card.int8, layers=[*card.int8["layers"], "image_encoder.neck.0"]))
     with pytest.raises(ModelLoadError, match="image_encoder.neck.0"):
         load_int8_module(card, model_dirs["merged"] / "model.safetensors")
 
@@ -304,7 +306,7 @@ def test_sam_vit_round_trip(tmp_path):
     for policy in POLICIES:
         out = export_int8_model_dir(vit, tmp_path / policy, card, policy)
         card_out = read_card(out)
-        assert card_out["inference"] == {"batchnorm_folded": False, "channels_last": False}
+        assert card_out.inference == {"batchnorm_folded": False, "channels_last": False}
         loaded = load_model(out)
         reference = quantize_linear_layers(copy.deepcopy(vit), POLICIES[policy])
         qkv_float = [type(m) is nn.Linear for n, m in loaded.module.named_modules() if n.endswith("attn.qkv")]

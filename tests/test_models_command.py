@@ -21,7 +21,7 @@ def small_model_dir(folder: Path) -> Path:
     from core.models.artifact import write_model_dir
 
     card = {"name": "clinic-test", "version": "1", "backbone": "lite_medsam", "backbone_config": {"image_size": 256},
-            "precision": "fp32", "parent": {"name": "cxr-lungs-adaqat", "version": "x", "weights_sha256": "y"}}
+            "precision": "fp32", "parent": {"name": "cxr-lungs-adaqat", "version": "x", "weights_sha256": "ab" * 32}}
     return write_model_dir(folder, card, lite_medsam.build("pretrained").state_dict())
 
 

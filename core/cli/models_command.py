@@ -1,4 +1,4 @@
-"""``adaqat models``: list the bundled and installed models; ``adaqat models activate NAME_OR_PATH``."""
+"""``adaqat models``: list, activate, roll back, rename, delete, export and import models."""
 
 from __future__ import annotations
 
@@ -6,34 +6,90 @@ import json
 import sys
 from pathlib import Path
 
-from ..models.catalog import activate_model_dir, list_models, set_active_model
+from ..models import catalog
 from ..models.errors import ModelLoadError
 from ..models.loading import bundled_model_dirs
+from ..models.package import export_package, import_package
 from .common import fail
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("models", help="list models (bundled and fine-tuned); activate one")
+    parser = sub.add_parser("models", help="list models (bundled and fine-tuned); activate, export, import")
     parser.add_argument("--json", action="store_true", help="print the records as JSON")
     actions = parser.add_subparsers(dest="action")
     activate = actions.add_parser("activate", help="make a model the active one (viewer default, --from default)")
     activate.add_argument("model", help="a bundled model's name or a model folder (a folder is installed first)")
+    actions.add_parser("rollback", help="re-activate the model that was active before the current one")
+    rename = actions.add_parser("rename", help="give an installed model your own name")
+    rename.add_argument("model", help="the model's folder (or its folder name under the models folder)")
+    rename.add_argument("label", help="the new name")
+    delete = actions.add_parser("delete", help="delete an installed model (not the bundled one, not the active one)")
+    delete.add_argument("model", help="the model's folder (or its folder name under the models folder)")
+    export = actions.add_parser("export", help="write a model as one verified file (.adaqat-model)")
+    export.add_argument("model", help="a bundled model's name or a model folder")
+    export.add_argument("out", help="the package file to write")
+    imported = actions.add_parser("import", help="verify a .adaqat-model file and install the model in it")
+    imported.add_argument("package", help="the package file")
+    imported.add_argument("--sha256", default=None, help="the file's sha256 as printed by export (checked first)")
+    imported.add_argument("--activate", action="store_true", help="make the imported model the active one")
     parser.set_defaults(run=run)
 
 
+def model_folder(model: str) -> Path:
+    """A bundled name, a folder, or an installed folder's name -> the model folder."""
+    bundled = bundled_model_dirs()
+    if model in bundled:
+        return bundled[model]
+    if Path(model).is_dir():
+        return Path(model)
+    installed = catalog.user_models_dir() / model
+    if installed.is_dir() and not model.startswith("."):
+        return installed
+    raise ValueError(f"{model}: not a bundled model name, a model folder or an installed model")
+
+
 def run(args) -> int:
-    if getattr(args, "action", None) == "activate":
-        return run_activate(args.model)
-    records, problems = list_models()
+    action = getattr(args, "action", None)
+    try:
+        if action == "activate":
+            return run_activate(args.model)
+        if action == "rollback":
+            print(f"active model: {catalog.roll_back()}")
+        elif action == "rename":
+            card = catalog.rename_model(model_folder(args.model), args.label)
+            print(f"renamed: {card.name} {card.version} is now shown as '{card.display_name}'")
+        elif action == "delete":
+            folder = model_folder(args.model)
+            catalog.delete_model(folder)
+            print(f"deleted: {folder}")
+        elif action == "export":
+            written, digest = export_package(model_folder(args.model), args.out)
+            print(f"exported: {written}\nsha256: {digest}")
+        elif action == "import":
+            installed = import_package(args.package, args.sha256)
+            if args.activate:
+                catalog.set_active_model(installed)
+            print(f"installed: {installed}" + (" (active)" if args.activate else ""))
+        else:
+            return run_list(args.json)
+    except (ModelLoadError, ValueError) as error:
+        return fail(str(error))
+    except OSError as error:
+        return fail(f"{error.filename or args.action}: {error.strerror}")
+    return 0
+
+
+def run_list(as_json: bool) -> int:
+    records, problems = catalog.list_models()
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
-    if args.json:
+    if as_json:
         print(json.dumps(records, indent=2))
         return 0
     for record in records:
         mark = "*" if record["active"] else " "
         size = f"{record['size_bytes'] / 2**20:.1f} MB" if record["size_bytes"] else "?"
-        print(f"{mark} {record['name']} {record['version']} ({record['precision']}, {record['backbone']}, {size}) "
+        print(f"{mark} {record['label']} {record['version']} ({record['precision']}, {record['backbone']}, {size}) "
               f"{record['path']}")
     return 0
 
@@ -41,10 +97,10 @@ def run(args) -> int:
 def run_activate(model: str) -> int:
     try:
         if model in bundled_model_dirs():
-            set_active_model(model)
+            catalog.set_active_model(model)
             target = model
         elif Path(model).is_dir():
-            target = str(activate_model_dir(model))
+            target = str(catalog.activate_model_dir(model))
         else:
             return fail(f"{model}: not a bundled model name or a model folder")
     except (ModelLoadError, OSError) as error:

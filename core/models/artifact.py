@@ -22,11 +22,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
+from .card import CARD_FILE, FORMAT, ModelCard, read_model_card, regular_file
 from .errors import ModelLoadError
 from .safe_weights import sha256_of
-
-CARD_FILE = "model.json"
-FORMAT = "adaqat-model/1"
 
 
 @dataclass(frozen=True)
@@ -46,58 +44,49 @@ class ModelInfo:
         return f"{self.name} {self.version}{suffix}"
 
 
-def read_card(model_dir: str | Path) -> dict:
-    card_path = Path(model_dir) / CARD_FILE
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelLoadError(f"{model_dir}: not a model directory (no {CARD_FILE})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"{card_path}: unreadable model card ({error})") from None
-    if not isinstance(card, dict) or card.get("format") != FORMAT:
-        raise ModelLoadError(f"{card_path}: not an {FORMAT} model card")
-    for key in ("name", "version", "backbone", "precision", "weights_file", "weights_sha256"):
-        if key not in card:
-            raise ModelLoadError(f"{card_path}: model card lacks '{key}'")
-    return card
+def read_card(model_dir: str | Path) -> ModelCard:
+    """The validated :class:`ModelCard` of a model folder (raises :class:`ModelLoadError`)."""
+    return read_model_card(model_dir)
 
 
-def verified_weights_path(model_dir: str | Path, card: dict) -> Path:
-    """The weights file named by the card, after checking its sha256."""
-    weights = Path(model_dir) / card["weights_file"]
-    if weights.name != card["weights_file"] or not weights.is_file():
-        raise ModelLoadError(f"{weights}: weights file missing from the model directory")
+def verified_weights_path(model_dir: str | Path, card: ModelCard) -> Path:
+    """The weights file named by the card, after checking that it is a plain file and its sha256."""
+    weights = Path(model_dir) / card.weights_file
+    regular_file(weights, "weights file")
     actual = sha256_of(weights)
-    if actual != card["weights_sha256"]:
+    if actual != card.weights_sha256:
         raise ModelLoadError(
-            f"{weights}: sha256 {actual[:12]}… does not match the model card ({card['weights_sha256'][:12]}…); "
+            f"{weights}: sha256 {actual[:12]}… does not match the model card ({card.weights_sha256[:12]}…); "
             "the file was altered or damaged, reinstall or retrain the model"
         )
     return weights
 
 
-def info_from_card(model_dir: str | Path, card: dict) -> ModelInfo:
+def info_from_card(model_dir: str | Path, card: ModelCard) -> ModelInfo:
     return ModelInfo(
-        name=str(card["name"]),
-        version=str(card["version"]),
-        backbone=str(card["backbone"]),
-        precision=str(card["precision"]),
-        weights_sha256=str(card["weights_sha256"]),
+        name=card.name,
+        version=card.version,
+        backbone=card.backbone,
+        precision=card.precision,
+        weights_sha256=card.weights_sha256,
         path=str(Path(model_dir).resolve()),
     )
 
 
 def write_model_dir(
     out_dir: str | Path,
-    card: dict,
+    card: ModelCard | dict,
     tensors: dict[str, torch.Tensor],
     weights_file: str = "model.safetensors",
     extra_files: dict[str, bytes] | None = None,
 ) -> Path:
     """Write weights + card atomically; returns the final directory.
 
-    An existing directory at ``out_dir`` is replaced only after the new one is complete.
+    An existing directory at ``out_dir`` is replaced only after the new one is complete. ``card`` is
+    validated as a :class:`ModelCard` (with the weights' name and sha256 filled in) before anything
+    is renamed into place, so no loader ever meets a card it would refuse.
     """
+    fields = card.to_json() if isinstance(card, ModelCard) else dict(card)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     recover_interrupted_replace(out_dir)
@@ -113,9 +102,10 @@ def write_model_dir(
             raise OSError(code, os.strerror(code), str(out_dir / weights_file)) from None
         for name, data in (extra_files or {}).items():
             (staging / name).write_bytes(data)
-        card = dict(card, format=FORMAT, weights_file=weights_file, weights_sha256=sha256_of(staging / weights_file))
+        fields.update(format=FORMAT, weights_file=weights_file, weights_sha256=sha256_of(staging / weights_file))
+        ModelCard.from_json(fields, str(out_dir / CARD_FILE))
         card_path = staging / CARD_FILE
-        card_path.write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
+        card_path.write_text(json.dumps(fields, indent=2, sort_keys=True), encoding="utf-8")
         staging.chmod(0o755)
         for path in staging.iterdir():
             path.chmod(0o644)
@@ -176,14 +166,15 @@ def _remove_stale_staging(out_dir: Path) -> None:
             continue
 
 
-def update_card(model_dir: str | Path, changes: dict) -> dict:
+def update_card(model_dir: str | Path, changes: dict) -> ModelCard:
     """Add or replace card fields of a written model (weights untouched, so its sha256 stays valid).
 
-    Used for what is known only after the model exists on disk, e.g. its comparison with the
-    active model. The card is replaced atomically.
+    Used for what is known only after the model exists on disk (its comparison with the active
+    model) and for a rename. The new card is validated, then replaces the old one atomically.
     """
     from ..store.atomic import atomic_write_bytes
 
-    card = {**read_card(model_dir), **changes}
-    atomic_write_bytes(Path(model_dir) / CARD_FILE, json.dumps(card, indent=2, sort_keys=True).encode("utf-8"))
+    fields = {**read_card(model_dir).to_json(), **changes}
+    card = ModelCard.from_json(fields, str(Path(model_dir) / CARD_FILE))
+    atomic_write_bytes(Path(model_dir) / CARD_FILE, json.dumps(fields, indent=2, sort_keys=True).encode("utf-8"))
     return card

@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .artifact import read_card, write_model_dir
+from .card import ModelCard
 from .errors import ModelLoadError
 from .inference_opt import channels_last_encoder, fold_batchnorm
 
@@ -330,10 +331,10 @@ def int8_state(model_quantized: nn.Module) -> tuple[dict[str, torch.Tensor], dic
 # export / load
 
 
-def _fp32_card_fields(model: nn.Module, card: dict) -> dict:
+def _fp32_card_fields(model: nn.Module, card: ModelCard | dict) -> dict:
     from .registry import config_of
 
-    card = dict(card)
+    card = card.to_json() if isinstance(card, ModelCard) else dict(card)
     for key in ("name", "version", "backbone"):
         if key not in card:
             raise ValueError(f"model card lacks '{key}'")
@@ -345,7 +346,7 @@ def _fp32_card_fields(model: nn.Module, card: dict) -> dict:
 
 
 def export_int8_model_dir(
-    fp32_model: nn.Module, out_dir: str | Path, card: dict, policy: str, channels_last: bool | None = None
+    fp32_model: nn.Module, out_dir: str | Path, card: ModelCard | dict, policy: str, channels_last: bool | None = None
 ) -> Path:
     """Fold BatchNorm, quantise under ``policy`` and write a model directory; returns it.
 
@@ -374,7 +375,7 @@ def _error(weights_path: Path, message: str) -> ModelLoadError:
     return ModelLoadError(f"{weights_path}: {message}")
 
 
-def load_int8_module(card: dict, weights_path: Path) -> nn.Module:
+def load_int8_module(card: ModelCard, weights_path: Path) -> nn.Module:
     """Rebuild the INT8 model a card describes and fill it from its safetensors file (no pickle)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -383,14 +384,14 @@ def load_int8_module(card: dict, weights_path: Path) -> nn.Module:
     from .safe_weights import load_checked
 
     weights_path = Path(weights_path)
-    spec = card.get("int8")
+    spec = card.int8
     if not isinstance(spec, dict) or not isinstance(spec.get("layers"), list):
         raise _error(weights_path, "INT8 model card has no 'int8' layer list; re-export the model")
     if spec.get("format") != SPEC_FORMAT:
         raise _error(weights_path, f"INT8 format {spec.get('format')!r} is not supported (expected {SPEC_FORMAT})")
-    backbone = card["backbone"]
-    model = build_backbone(backbone, None, card.get("backbone_config") if backbone != "lite_medsam" else None)
-    inference = card.get("inference") or {}
+    backbone = card.backbone
+    model = build_backbone(backbone, None, (card.backbone_config or None) if backbone != "lite_medsam" else None)
+    inference = card.inference
     if inference.get("batchnorm_folded"):
         fold_batchnorm(model)
 
@@ -431,4 +432,4 @@ def load_int8_module(card: dict, weights_path: Path) -> nn.Module:
 def model_file_size(model_dir: str | Path) -> int:
     """Bytes of the weights file of a model directory."""
     card = read_card(model_dir)
-    return os.path.getsize(Path(model_dir) / card["weights_file"])
+    return os.path.getsize(Path(model_dir) / card.weights_file)

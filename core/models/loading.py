@@ -72,13 +72,13 @@ def load_model_dir(model_dir: Path) -> LoadedModel:
     card = read_card(model_dir)
     weights = verified_weights_path(model_dir, card)
     info = info_from_card(model_dir, card)
-    if card["precision"] == "int8":
+    if card.precision == "int8":
         from .int8 import load_int8_module
 
         module = load_int8_module(card, weights)
     else:
-        module = build_backbone(card["backbone"], weights, card.get("backbone_config"))
-    return LoadedModel(module, info, int(card.get("backbone_config", {}).get("image_size", module.image_size)))
+        module = build_backbone(card.backbone, weights, card.backbone_config or None)
+    return LoadedModel(module, info, int(card.backbone_config.get("image_size", module.image_size)))
 
 
 def _pretrained_lite_medsam() -> LoadedModel:

@@ -150,7 +150,7 @@ def decoder_adapter_config(config) -> AdapterConfig:
 
 
 def qat_policy_of(parent: ParentModel) -> str:
-    policy = parent.card.get("int8_policy", "merged")
+    policy = parent.card.int8_policy if parent.card else "merged"
     return policy if policy in ("paper", "merged") else "merged"
 
 
@@ -332,8 +332,8 @@ def continued_card(run: FastRun, planned: dict, replanned: dict, stage1: dict, s
     digest = hashlib.sha256(json.dumps([stage1["history"], stage2["history"], parent.weights_sha256, created]).encode()).hexdigest()
     keep = ("backbone", "backbone_config", "inference", "base_weights_sha256")
     return {
-        **{k: parent.card[k] for k in keep if k in parent.card},
-        "backbone": parent.card.get("backbone", "lite_medsam"),
+        **{k: v for k, v in (parent.card.to_json() if parent.card else {}).items() if k in keep},
+        "backbone": parent.card.backbone if parent.card else "lite_medsam",
         "name": continued_name(parent, config.model_name),
         "version": model_version(created, digest) + "-int8",
         "created": created,

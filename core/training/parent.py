@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..models.artifact import read_card
+from ..models.card import ModelCard
 from ..models.catalog import active_model
 from ..models.int8 import Int8Linear
 from ..models.loading import LoadedModel, load_model
@@ -33,7 +34,7 @@ class ParentModel:
     weights_sha256: str
     precision: str
     path: str
-    card: dict
+    card: ModelCard | None  # None for a raw checkpoint or the pretrained backbone
 
     def to_json(self) -> dict:
         return {"name": self.name, "version": self.version, "weights_sha256": self.weights_sha256,
@@ -50,7 +51,7 @@ def resolve_parent_name(name_or_path: str | None) -> str:
 def load_parent(name_or_path: str | None) -> tuple[LoadedModel, ParentModel]:
     loaded = load_model(resolve_parent_name(name_or_path))
     info = loaded.info
-    card = {}
+    card = None
     if Path(info.path).is_dir():
         card = read_card(info.path)
     parent = ParentModel(info.name, info.version, info.weights_sha256, info.precision, info.path, card)

@@ -76,12 +76,12 @@ def run_stage2(fp32_dir: Path, out_dir: Path, train_set, val_set, loop_config: L
     remove_fake_quant(model)
     model.to("cpu").eval()
     card = {
-        **{k: v for k, v in fp32_card.items() if k not in ("weights_file", "weights_sha256", "format")},
+        **{k: v for k, v in fp32_card.to_json().items() if k not in ("weights_file", "weights_sha256", "format")},
         "precision": "int8",
         "created": utc_now(),
-        "version": fp32_card["version"] + "-int8",
+        "version": fp32_card.version + "-int8",
         "method": f"AdaLoRA stage 1 + INT8 QAT stage 2 ({config.qat_policy} policy)",
-        "stage1_model": {"version": fp32_card["version"], "weights_sha256": fp32_card["weights_sha256"]},
+        "stage1_model": {"version": fp32_card.version, "weights_sha256": fp32_card.weights_sha256},
         "qat": {
             "policy": config.qat_policy,
             "quantised_linear_layers": quantised_layers,
