@@ -131,6 +131,7 @@ def read_dicom(path: str | Path) -> Study:
         modality=_text(ds, "Modality").upper(),
         body_part=_text(ds, "BodyPartExamined").upper(),
         view_position=_text(ds, "ViewPosition").upper(),
+        patient_orientation=_patient_orientation(ds),
         bits_stored=_int(ds, "BitsStored", _int(ds, "BitsAllocated", 8)),
         pixel_spacing_mm=spacing,
         spacing_source=source,
@@ -538,3 +539,14 @@ def _reason(exc: BaseException) -> str:
     """A short, one-line form of a library exception message."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _patient_orientation(ds) -> tuple[str, ...]:
+    """Patient Orientation as short upper-case codes ("L", "F", ...); () when absent or malformed."""
+    try:
+        value = ds.get("PatientOrientation")
+        values = [] if value is None else [value] if isinstance(value, str) else list(value)
+    except Exception:  # noqa: BLE001 - a damaged optional element must not stop the study opening
+        return ()
+    codes = tuple(str(v).strip().upper()[:4] for v in values if str(v).strip())
+    return codes if len(codes) == 2 and all(set(c) <= set("LRAPHF") for c in codes) else ()

@@ -51,6 +51,7 @@ class Study:
     modality: str = ""
     body_part: str = ""
     view_position: str = ""
+    patient_orientation: tuple[str, ...] = ()  # (0020,0020): directions of the rows and columns, e.g. ("L", "F")
     bits_stored: int = 8
     pixel_spacing_mm: tuple[float, float] | None = None  # (row, column) spacing
     spacing_source: str = "none"  # "ImagerPixelSpacing", "PixelSpacing" or "none"
