@@ -49,6 +49,7 @@ class ImageCanvas(QGraphicsView):
         self._pan_anchor: QPoint | None = None
         self._wl_anchor: QPoint | None = None
         self._fit_on_resize = True
+        self.side_markers: tuple[str, str, bool] | None = None  # (image-left, image-right, from the file)
 
     # -- content --------------------------------------------------------------------------------
     def set_image(self, image: QImage, fit: bool = True) -> None:
@@ -68,6 +69,33 @@ class ImageCanvas(QGraphicsView):
         self.image_item.setPixmap(QPixmap())
         self.overlay.set_mask(None)
         self.image_size = None
+        self.set_side_markers(None)
+
+    def set_side_markers(self, markers: tuple[str, str, bool] | None) -> None:
+        """The patient side shown at the view's left and right edges ("R"/"L"); a "?" marks an assumption."""
+        self.side_markers = markers
+        self.viewport().update()
+
+    def drawForeground(self, painter: QPainter, rect) -> None:
+        super().drawForeground(painter, rect)
+        if self.side_markers is None or self.image_size is None:
+            return
+        left, right, from_file = self.side_markers
+        painter.save()
+        painter.resetTransform()  # viewport coordinates: the markers stay put while panning and zooming
+        font = painter.font()
+        font.setPointSize(16)
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QColor(255, 214, 10) if from_file else QColor(200, 200, 200))
+        view = self.viewport().rect()
+        suffix = "" if from_file else "?"
+        margin = 10
+        painter.drawText(QRectF(margin, view.height() / 2 - 15, 60, 30),
+                         int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), left + suffix)
+        painter.drawText(QRectF(view.width() - 60 - margin, view.height() / 2 - 15, 60, 30),
+                         int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), right + suffix)
+        painter.restore()
 
     def current_pixmap(self) -> QPixmap:
         return self.image_item.pixmap()

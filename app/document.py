@@ -34,6 +34,7 @@ class MaskOrigin:
 
 class ImageDocument(QObject):
     mask_changed = Signal()
+    edited = Signal(str)  # image key: a person changed its mask (edit, prompt, undo, redo)
     save_failed = Signal(str)
     saved = Signal()
 
@@ -121,9 +122,13 @@ class ImageDocument(QObject):
         before = self.mask_or_empty()
         if before is None or new_mask.shape != before.shape or np.array_equal(before, new_mask):
             return False
+        origin_before = self.origin if self.mask is not None else MaskOrigin("", None)
         if source == "prompt" and model is not None:
-            self.origin = MaskOrigin("prompt", model)
-        self.undo_stack.push(MaskEditCommand(self._current, self._apply, before, new_mask, text, source))
+            origin_after = MaskOrigin("prompt", model)
+        else:
+            origin_after = MaskOrigin("edit", self.origin.model)
+        self.undo_stack.push(MaskEditCommand(self._current, self._apply, before, new_mask, text, source,
+                                             (origin_before, origin_after)))
         return True
 
     def save_now(self) -> bool:
@@ -135,13 +140,16 @@ class ImageDocument(QObject):
     def _current(self) -> np.ndarray:
         return self.mask_or_empty()
 
-    def _apply(self, mask: np.ndarray, source: str) -> None:
+    def _apply(self, mask: np.ndarray, source: str, origin: MaskOrigin | None = None) -> None:
         self.mask = mask
-        store_source = STORE_SOURCE.get(source, "edit")
-        if store_source == "edit":
+        if origin is not None:
+            self.origin = MaskOrigin(origin.source or "edit", origin.model)
+        elif STORE_SOURCE.get(source, "edit") == "edit":
             self.origin = MaskOrigin("edit", self.origin.model)
         self.mask_changed.emit()
-        self._save(mask, store_source)
+        self._save(mask, self.origin.source)
+        if self.key is not None:
+            self.edited.emit(self.key)
 
     def _save(self, mask: np.ndarray, source: str) -> bool:
         if self.store is None or self.key is None:

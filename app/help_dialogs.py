@@ -4,31 +4,44 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from html import escape
+
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from .actions import TOOLS
-
-GENERAL_SHORTCUTS = (
-    ("Open / Save / Undo / Redo", "Ctrl+O / Ctrl+S / Ctrl+Z / Ctrl+Shift+Z, Ctrl+Y"),
-    ("Fit / 1:1 / Invert / Mask / Contour", "F / 1 / I / M / O"),
-    ("Window/level", "right-drag"),
-    ("Pan", "middle-drag, Space+drag, H"),
-    ("Zoom", "wheel (about the cursor), Ctrl++ / Ctrl+-"),
-    ("Brush size", "[ and ]"),
+MOUSE_GESTURES = (
+    ("Window/level", "right-drag (up = brighter, right = wider, on every file)"),
+    ("Pan", "middle-drag, Space+drag"),
+    ("Zoom", "wheel (about the cursor)"),
     ("Polygon: close / remove last vertex", "double-click or Enter / Backspace"),
-    ("Accept / Corrected / Reject", "A / C / R"),
-    ("Next / previous unreviewed", "N, PageDown / Shift+N, PageUp"),
-    ("Clear prompts, cancel", "Esc"),
+    ("Box prompt", "drag a box around one lung; a second box refines the other lung"),
+    ("Point prompts", "click inside a lung (+) or outside it (−); they change only the region they touch"),
 )
 
 
-def shortcut_rows() -> list[tuple[str, str]]:
-    return [(text, ", ".join(keys)) for _name, text, keys, _icon in TOOLS] + list(GENERAL_SHORTCUTS)
+def shortcut_rows(actions: list[QAction]) -> list[tuple[str, str]]:
+    """Every keyboard shortcut the window really has (read from its actions), then mouse gestures.
+
+    Built from the actions, so the help can never fall behind the key map.
+    """
+    rows, seen = [], set()
+    for action in actions:
+        keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()]
+        text = action.text().replace("&", "").rstrip("…").strip()
+        if not keys or not text or text in seen:
+            continue
+        seen.add(text)
+        rows.append((text, ", ".join(keys)))
+    return rows + list(MOUSE_GESTURES)
+
+
+def shortcuts_html(actions: list[QAction]) -> str:
+    return "<table>" + "".join(f"<tr><td>{escape(a)}&nbsp;&nbsp;</td><td><b>{escape(b)}</b></td></tr>"
+                               for a, b in shortcut_rows(actions)) + "</table>"
 
 
 def show_shortcuts(parent: QWidget) -> None:
-    html = "<table>" + "".join(f"<tr><td>{a}&nbsp;&nbsp;</td><td><b>{b}</b></td></tr>" for a, b in shortcut_rows())
-    QMessageBox.information(parent, "Keyboard shortcuts", html + "</table>")
+    QMessageBox.information(parent, "Keyboard shortcuts", shortcuts_html(parent.actions()))
 
 
 def show_about(parent: QWidget, store_root: Path) -> None:

@@ -14,7 +14,9 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
-from core.export.measurements import UNIT_CM2, lung_area, lung_fraction
+from core.export.measurements import UNIT_CM2, area_from_pixel_count, lung_area, lung_fraction
+from core.review.lung_sides import pixels_per_side, side_layout
+from core.review.status import status_after_edit
 from core.store import AnnotationStore, StoreError, image_ref
 
 from . import help_dialogs, training_dialog
@@ -39,6 +41,11 @@ from .window_level import WindowLevel
 from .worklist import WorklistPanel
 
 log = logging.getLogger(__name__)
+
+
+def area_text(measured: tuple[float, str]) -> str:
+    value, unit = measured
+    return f"{value:.1f} {UNIT_CM2}" if unit == UNIT_CM2 else f"{int(value):,} px (spacing unknown)"
 SOURCE_TEXT = {"model": "automatic (model)", "prompt": "model with your prompts", "edit": "edited by reader"}
 
 
@@ -202,6 +209,7 @@ class MainWindow(QMainWindow):
         self.overlay_panel.visibility_changed.connect(a.toggle_mask.setChecked)
 
         self.document.mask_changed.connect(self._on_mask_changed)
+        self.document.edited.connect(self._on_edited)
         self.document.save_failed.connect(lambda message: self.status.message(f"Not saved: {message}"))
         self.document.undo_stack.cleanChanged.connect(lambda _c: self._update_enabled())
         self.document.undo_stack.indexChanged.connect(lambda _i: self._update_enabled())
@@ -309,6 +317,8 @@ class MainWindow(QMainWindow):
         self._fill_presets()
         if self.acts.invert.isChecked():
             self.acts.invert.setChecked(False)
+        layout = side_layout(opened.study.patient_orientation)
+        self.canvas.set_side_markers((layout.image_left, layout.image_right, layout.from_file))
         self.info.show_study(opened.study)
         self.measurements.clear()
         self.overlay_panel.set_provenance(None, "")
@@ -349,9 +359,13 @@ class MainWindow(QMainWindow):
         model = origin.model
         self.overlay_panel.set_provenance(model, SOURCE_TEXT.get(origin.source, origin.source))
         if doc.mask is not None and doc.study is not None:
-            value, unit = lung_area(doc.mask, doc.study.pixel_spacing_mm)
-            area = f"{value:.1f} {UNIT_CM2}" if unit == UNIT_CM2 else f"{int(value):,} px (spacing unknown)"
-            self.measurements.show_values(area, f"{lung_fraction(doc.mask) * 100:.1f} % of the image")
+            spacing = doc.study.pixel_spacing_mm
+            layout = side_layout(doc.study.patient_orientation)
+            sides = pixels_per_side(doc.mask, layout)
+            self.measurements.show_values(
+                area_text(lung_area(doc.mask, spacing)), f"{lung_fraction(doc.mask) * 100:.1f} % of the image",
+                area_text(area_from_pixel_count(sides.right, spacing)),
+                area_text(area_from_pixel_count(sides.left, spacing)), layout.note)
         self._update_enabled()
         if doc.key is not None and doc.mask is not None:
             self.mask_shown.emit(doc.key)
@@ -374,6 +388,14 @@ class MainWindow(QMainWindow):
         self.worklist.set_status(key, status)
         self.review.show_status(status, note, self.document.reader)
         self.status.message(f"Marked {status}")
+
+    def _on_edited(self, key: str) -> None:
+        """A person changed a reviewed mask: it is no longer the mask the review was about."""
+        record = self.store.get_image(key)
+        new_status = status_after_edit(record.status) if record is not None else None
+        if new_status and key == self.document.key:
+            self.set_review(new_status)
+            self.status.message(f"Edited after review: marked {new_status}")
 
     def go_unreviewed(self, step: int) -> None:
         key = self.worklist.neighbour(self.document.key, step, only_unreviewed=True)

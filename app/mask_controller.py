@@ -1,8 +1,10 @@
 """Routes every source of a new mask into the open document: model results, prompts and tool edits.
 
 Automatic results go through the store's "only if nobody worked on it" rule; prompt results and
-brush/polygon edits become undoable steps. The prompts drawn so far (one box, any number of points)
-are sent together on every click, so each answer reflects all of them.
+brush/polygon edits become undoable steps. Prompts act locally: a box (one per lung) re-runs the
+model on that box, together with the points inside it, and replaces the mask inside the box only;
+points outside every box re-run on the whole image and change only the regions they touch
+(``core.review.prompt_merge``), so refining one lung never alters the other.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject
+
+from core.review.prompt_merge import merge_box_result, merge_point_result
 
 from .canvas import ImageCanvas
 from .document import ImageDocument
@@ -45,6 +49,7 @@ class MaskController(QObject):
         self.tools["point_positive"].point_prompted.connect(self._on_point_prompt)
         self.tools["point_negative"].point_prompted.connect(self._on_point_prompt)
         segmentation.result.connect(self._on_result)
+        self._sent: tuple | None = None  # ("box", box) or ("points", points) of the latest prompt request
 
     def set_brush_size(self, size: int) -> None:
         for name in ("brush", "eraser"):
@@ -61,6 +66,7 @@ class MaskController(QObject):
         doc = self.document
         if doc.key is not None and doc.gray is not None:
             self.clear_prompts()
+            self._sent = None
             self.segmentation.prompt(doc.key, doc.gray)  # no prompt = automatic, applied as an undoable step
 
     def _on_result(self, key: str, result, kind: str) -> None:
@@ -71,28 +77,55 @@ class MaskController(QObject):
                 self.notify("Kept the reviewed/edited mask; the automatic result was not saved")
                 return
         else:
-            self.document.edit(result.mask, PROMPT_TEXT.get(result.prompt, "Prompt"), source="prompt", model=result.model)
+            mask = self._local_answer(result.mask)
+            self.document.edit(mask, PROMPT_TEXT.get(result.prompt, "Prompt"), source="prompt", model=result.model)
         self.notify(f"Mask by {result.model.label} in {result.seconds:.1f} s")
+
+    def _local_answer(self, answer):
+        """The prompt's answer restricted to where the prompt acts (see the module docstring)."""
+        before, sent = self.document.mask_or_empty(), self._sent
+        if before is None or sent is None or before.shape != answer.shape:
+            return answer
+        where, value = sent
+        if where == "box":
+            return merge_box_result(before, answer, value)
+        if where == "points":
+            return merge_point_result(before, answer, value)
+        return answer  # an automatic re-run replaces the whole mask, as asked
 
     def _on_edit_finished(self, mask, text: str) -> None:
         if self.document.edit(mask, text, source="edit"):
             self.notify(f"{text} saved")
 
-    def _run_prompt(self) -> None:
+    def prompt_group(self, x: float, y: float) -> tuple | None:
+        """The latest box containing (x, y), or None (the point stands on its own)."""
+        for box in reversed(self.prompts.boxes):
+            x0, y0, x1, y1 = box
+            if x0 <= x <= x1 and y0 <= y <= y1:
+                return box
+        return None
+
+    def _run_prompt(self, box=None) -> None:
+        """Re-run the model for ``box`` (with the points inside it), or for the points outside every box."""
         doc = self.document
         if doc.gray is None or doc.key is None:
             return
-        box = self.prompts.box
+        chosen = [(p, label) for p, label in zip(self.prompts.points, self.prompts.labels)
+                  if self.prompt_group(*p) == box]
+        points = [list(p) for p, _ in chosen]
+        labels = [label for _, label in chosen]
         if box is None:  # points alone: keep the whole-image box so the model still looks for both lungs
+            self._sent = ("points", [tuple(p) for p in points])
             box = (0.0, 0.0, float(doc.study.width - 1), float(doc.study.height - 1))
-        points = [list(p) for p in self.prompts.points]
-        labels = list(self.prompts.labels)
+        else:
+            self._sent = ("box", box)
         self.segmentation.prompt(doc.key, doc.gray, box=box, points=points or None, labels=labels or None)
 
     def _on_box_prompt(self, x0: float, y0: float, x1: float, y1: float) -> None:
-        self.prompts.set_box((x0, y0, x1, y1))
-        self._run_prompt()
+        box = (x0, y0, x1, y1)
+        self.prompts.add_box(box)
+        self._run_prompt(box)
 
     def _on_point_prompt(self, x: float, y: float, label: int) -> None:
         self.prompts.add_point(x, y, label)
-        self._run_prompt()
+        self._run_prompt(self.prompt_group(x, y))

@@ -208,32 +208,29 @@ class PolygonTool(Tool):
 
 
 class PromptMarks:
-    """The current image's prompts drawn in the scene: one box, positive (green) / negative (red) points."""
+    """The current image's prompts drawn in the scene: boxes (one per lung, say), positive (green) and
+    negative (red) points. Which prompts act together is the controller's rule (``prompt_group``)."""
 
     def __init__(self, scene: QGraphicsScene) -> None:
         self.scene = scene
-        self.box_item = QGraphicsRectItem()
-        self.box_item.setZValue(PREVIEW_Z)
-        self.box_item.setPen(_cosmetic(PROMPT_COLOR, 1.5, Qt.PenStyle.DashLine))
-        self.box_item.setVisible(False)
-        scene.addItem(self.box_item)
+        self.box_items: list[QGraphicsRectItem] = []
         self.point_items: list[QGraphicsEllipseItem] = []
-        self.box: tuple[float, float, float, float] | None = None
+        self.boxes: list[tuple[float, float, float, float]] = []
         self.points: list[tuple[float, float]] = []
         self.labels: list[int] = []
 
     @property
     def empty(self) -> bool:
-        return self.box is None and not self.points
+        return not self.boxes and not self.points
 
-    def set_box(self, box: tuple[float, float, float, float] | None) -> None:
-        self.box = box
-        if box is None:
-            self.box_item.setVisible(False)
-        else:
-            x0, y0, x1, y1 = box
-            self.box_item.setRect(QRectF(x0 + 0.5, y0 + 0.5, x1 - x0, y1 - y0))
-            self.box_item.setVisible(True)
+    def add_box(self, box: tuple[float, float, float, float]) -> None:
+        x0, y0, x1, y1 = box
+        item = QGraphicsRectItem(QRectF(x0 + 0.5, y0 + 0.5, x1 - x0, y1 - y0))
+        item.setZValue(PREVIEW_Z)
+        item.setPen(_cosmetic(PROMPT_COLOR, 1.5, Qt.PenStyle.DashLine))
+        self.scene.addItem(item)
+        self.box_items.append(item)
+        self.boxes.append(box)
 
     def add_point(self, x: float, y: float, label: int) -> None:
         self.points.append((x, y))
@@ -249,12 +246,10 @@ class PromptMarks:
         self.point_items.append(item)
 
     def clear(self) -> None:
-        self.set_box(None)
-        for item in self.point_items:
+        for item in self.box_items + self.point_items:
             self.scene.removeItem(item)
-        self.point_items = []
-        self.points = []
-        self.labels = []
+        self.box_items, self.point_items = [], []
+        self.boxes, self.points, self.labels = [], [], []
 
 
 class BoxPromptTool(Tool):

@@ -21,22 +21,25 @@ def changed_box(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, i
 
 
 class MaskEditCommand(QUndoCommand):
-    """Replace the document's mask; ``apply`` receives the full new mask and a reason string.
+    """Replace the document's mask; ``apply`` receives the full new mask, a reason and the mask's origin.
 
-    ``apply(mask, source)`` is the document's setter: it shows and saves the mask. ``source`` tells the
-    store why the mask changed ("edit", "prompt", "undo", "redo").
+    ``apply(mask, source, origin)`` is the document's setter: it shows and saves the mask. ``source``
+    tells why the mask changed ("edit", "prompt", "undo", "redo"); ``origin`` is the provenance of the
+    mask now shown (undo brings back the provenance of the mask it brings back).
     """
 
     def __init__(
         self,
         current: Callable[[], np.ndarray],
-        apply: Callable[[np.ndarray, str], None],
+        apply: Callable[[np.ndarray, str, object], None],
         before: np.ndarray,
         after: np.ndarray,
         text: str,
         source: str = "edit",
+        origins: tuple[object, object] = (None, None),
     ) -> None:
         super().__init__(text)
+        self._origin_before, self._origin_after = origins
         self._current = current
         self._apply = apply
         self._source = source
@@ -51,16 +54,16 @@ class MaskEditCommand(QUndoCommand):
             self._after = after[r0:r1, c0:c1].copy()
 
     def redo(self) -> None:
-        self._write(self._after, self._source if self._first else "redo")
+        self._write(self._after, self._source if self._first else "redo", self._origin_after)
         self._first = False
 
     def undo(self) -> None:
-        self._write(self._before, "undo")
+        self._write(self._before, "undo", self._origin_before)
 
-    def _write(self, patch: np.ndarray | None, source: str) -> None:
+    def _write(self, patch: np.ndarray | None, source: str, origin) -> None:
         if self._box is None or patch is None:
             return
         r0, r1, c0, c1 = self._box
         mask = self._current().copy()
         mask[r0:r1, c0:c1] = patch
-        self._apply(mask, source)
+        self._apply(mask, source, origin)

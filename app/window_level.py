@@ -67,12 +67,17 @@ class WindowLevel(QObject):
         self._drag_step = max(span / DRAG_STEPS, 1e-6)
 
     def drag(self, dx: int, dy: int) -> None:
-        """Right-drag: horizontal = width, vertical = level (drag up = brighter, as in most PACS)."""
+        """Right-drag: horizontal = width, vertical = level (drag up = brighter, as in most PACS).
+
+        Brighter means brighter on screen: on an inverted display (MONOCHROME1, or Invert on) a lower
+        level darkens the picture, so the level moves the other way there.
+        """
         base = self._drag_base
         if self.study is None or base is None:
             return
+        shown_inverted = self.study.inverted != self.user_invert
         width = max(1e-3, base.width + dx * self._drag_step)
-        center = base.center + dy * self._drag_step
+        center = base.center + (-dy if shown_inverted else dy) * self._drag_step
         self.preset = WindowPreset("Custom", center, width, base.function)
         self._pending = True
         if not self._timer.isActive():

@@ -159,28 +159,43 @@ def test_event_loop_stays_responsive_while_segmenting(qtbot, make_window):
     assert len(gaps) > 20
 
 
-def test_box_and_point_prompts_rerun_the_model_and_undo(qtbot, make_window, drag):
+def wait_for_model(qtbot, window):
+    qtbot.waitUntil(lambda: not window.segmentation.busy, timeout=MASK_TIMEOUT_MS)
+
+
+def test_box_prompts_refine_one_lung_each_and_undo(qtbot, make_window, drag):
     image = sorted(shared_file("cxr-lungs", "images").glob("*.jpg"))[1]
     window = make_window()
     open_and_wait(qtbot, window, image)
     doc = window.document
     auto = doc.mask.copy()
     h, w = auto.shape
+    assert (auto[:, : w // 2] > 0).any() and (auto[:, w // 2:] > 0).any()  # both lungs found
+    # a box around the image's left lung: the right lung's mask stays exactly as it was
     window.set_tool("box")
-    drag(window.canvas.viewport(), [to_view(window, w * 0.1, h * 0.15), to_view(window, w * 0.5, h * 0.85)])
+    drag(window.canvas.viewport(), [to_view(window, w * 0.05, h * 0.1), to_view(window, w * 0.48, h * 0.9)])
     qtbot.waitUntil(lambda: not np.array_equal(doc.mask, auto), timeout=MASK_TIMEOUT_MS)
-    assert doc.origin.source == "prompt"
-    assert window.store.latest_revision(doc.key).source == "prompt"
+    assert doc.origin.source == "prompt" and window.store.latest_revision(doc.key).source == "prompt"
     boxed = doc.mask.copy()
-    assert (boxed[:, int(w * 0.6):] > 0).mean() < 0.01  # nothing right of the box
+    right = slice(int(w * 0.5 + 0.04 * h * 0.8) + 2, w)
+    assert np.array_equal(boxed[:, right], auto[:, right]) and (boxed[:, right] > 0).any()
+    # a second box, around the other lung, leaves the first lung's refined mask alone
+    drag(window.canvas.viewport(), [to_view(window, w * 0.52, h * 0.1), to_view(window, w * 0.95, h * 0.9)])
+    wait_for_model(qtbot, window)
+    assert len(window.prompts.boxes) == 2
+    left = slice(0, int(w * 0.52 - 0.04 * h * 0.8) - 2)
+    assert np.array_equal(doc.mask[:, left], boxed[:, left])
+    # a point inside the first box re-runs that box: the other lung is untouched again
+    twice = doc.mask.copy()
     window.set_tool("point_negative")
     drag(window.canvas.viewport(), [to_view(window, w * 0.3, h * 0.5)])
-    qtbot.waitUntil(lambda: not np.array_equal(doc.mask, boxed), timeout=MASK_TIMEOUT_MS)
-    assert len(window.prompts.points) == 1
-    window.undo_action.trigger()
-    assert np.array_equal(doc.mask, boxed)
-    window.undo_action.trigger()
+    wait_for_model(qtbot, window)
+    assert np.array_equal(doc.mask[:, right], twice[:, right])
+    while window.undo_action.isEnabled():
+        window.undo_action.trigger()
     assert np.array_equal(doc.mask, auto)
+    assert doc.origin.source == "model"  # provenance follows undo back to the model's mask
+    assert window.overlay_panel.source_label.text() == "automatic (model)"
     window.acts.clear_prompts.trigger()
     assert window.prompts.empty
 

@@ -1,4 +1,7 @@
-"""The review report: one CSV row per image with its status, reader and lung measurements.
+"""The review report: one CSV row per image with its status, reader, note and lung measurements.
+
+Lung area is given for both lungs and per patient side (``core.review.lung_sides``); ``sides`` says
+whether the side came from the file's Patient Orientation or was assumed.
 
 No patient identifiers: images are named by display name (the file name) and image key only.
 Written as UTF-8 with a byte-order mark (so spreadsheet programs show "cm²" correctly), atomically.
@@ -24,9 +27,13 @@ COLUMNS = (
     "image_key",
     "status",
     "reader",
+    "note",
     "updated_at",
     "lung_area",
+    "lung_area_right",
+    "lung_area_left",
     "area_unit",
+    "sides",
     "lung_fraction",
     "model",
 )
@@ -38,10 +45,11 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
     rows = []
     for image in store.list_images():
         revision = store.latest_revision(image.key) if image.has_mask else None
-        area = unit = fraction = model = ""
+        area = right = left = unit = sides = fraction = model = ""
         if revision is not None:
             value, unit = area_from_pixel_count(revision.lung_pixels, image.spacing)
-            area = f"{value:.2f}" if unit == UNIT_CM2 else str(int(value))
+            area = _area_text(value, unit)
+            right, left, sides = _side_areas(store, revision, image)
             total = revision.width * revision.height
             fraction = f"{revision.lung_pixels / total:.4f}" if total else ""
             model = revision.model_label or revision.first_model_label
@@ -51,14 +59,39 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
                 "image_key": image.key,
                 "status": image.status,
                 "reader": image.reader,
+                "note": image.note,
                 "updated_at": image.updated_at,
                 "lung_area": area,
+                "lung_area_right": right,
+                "lung_area_left": left,
                 "area_unit": unit,
+                "sides": sides,
                 "lung_fraction": fraction,
                 "model": model,
             }
         )
     return rows
+
+
+def _area_text(value: float, unit: str) -> str:
+    return f"{value:.2f}" if unit == UNIT_CM2 else str(int(value))
+
+
+def _side_areas(store: AnnotationStore, revision, image) -> tuple[str, str, str]:
+    """(right, left, how the sides were known); empty when the mask file cannot be read."""
+    from ..io.orientation import read_patient_orientation
+    from ..review.lung_sides import pixels_per_side, side_layout
+    from ..store.errors import StoreError
+
+    try:
+        mask = store.load_revision_mask(revision)
+    except (StoreError, OSError, ValueError):
+        return "", "", ""
+    layout = side_layout(read_patient_orientation(image.path))
+    sides = pixels_per_side(mask, layout)
+    right = _area_text(*area_from_pixel_count(sides.right, image.spacing))
+    left = _area_text(*area_from_pixel_count(sides.left, image.spacing))
+    return right, left, "file" if layout.from_file else "assumed"
 
 
 def export_review_csv(store: AnnotationStore, path: str | Path) -> Path:
