@@ -85,6 +85,7 @@ class WindowActions:
         self.export_seg = a(window, "Mask as &DICOM SEG…")
         self.export_csv = a(window, "Review &CSV (all images)…")
         self.fine_tune = a(window, "&Fine-tune model…")
+        self.models = a(window, "&Models…", ["Ctrl+Shift+M"], None, "List, activate, roll back, export and import models")
         self.shortcuts_help = a(window, "&Keyboard shortcuts", [S.HelpContents])
         self.about = a(window, "&About")
 
@@ -125,7 +126,7 @@ def build_menus(window: QMainWindow, acts: WindowActions, undo, redo, docks) -> 
     export_menu.addActions([acts.export_png, acts.export_seg, acts.export_csv])
 
     tools = bar.addMenu("&Tools")
-    tools.addAction(acts.fine_tune)
+    tools.addActions([acts.fine_tune, acts.models])
     tools.addSeparator()
     tools.addAction(acts.settings)
 

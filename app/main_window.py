@@ -12,14 +12,15 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from core.export.measurements import UNIT_CM2, area_from_pixel_count, lung_area, lung_fraction
 from core.review.lung_sides import pixels_per_side, side_layout
 from core.review.status import status_after_edit
+from core.segment.resegment import unreviewed_keys
 from core.store import AnnotationStore, StoreError, image_ref
 
-from . import help_dialogs, training_dialog
+from . import help_dialogs, models_dialog, training_dialog
 from .actions import ToolbarWidgets, WindowActions, build_menus, build_toolbar
 from .canvas import ImageCanvas
 from .document import ImageDocument
@@ -53,6 +54,7 @@ class MainWindow(QMainWindow):
     image_shown = Signal(str)  # image key
     mask_shown = Signal(str)  # image key
     open_failed_for_screenshot = Signal(str)
+    resegmented = Signal(object)  # ResegmentReport
 
     def __init__(self, model_name: str | None = None, store_path: Path | None = None, loaded_model=None,
                  settings: Settings | None = None) -> None:
@@ -67,6 +69,7 @@ class MainWindow(QMainWindow):
         self._opening_key: str | None = None
         self._closed = False
         self.training: training_dialog.TrainingDialog | None = None
+        self.models_dialog: models_dialog.ModelsDialog | None = None
 
         self.canvas = ImageCanvas(self)
         self.setCentralWidget(self.canvas)
@@ -187,6 +190,7 @@ class MainWindow(QMainWindow):
         a.export_seg.triggered.connect(lambda: self.exports.export_seg())
         a.export_csv.triggered.connect(lambda: self.exports.export_csv())
         a.fine_tune.triggered.connect(lambda: self.open_training())
+        a.models.triggered.connect(lambda: self.open_models())
         a.shortcuts_help.triggered.connect(lambda: help_dialogs.show_shortcuts(self))
         a.about.triggered.connect(lambda: help_dialogs.show_about(self, self.store.root))
 
@@ -224,6 +228,9 @@ class MainWindow(QMainWindow):
         self.segmentation.model_ready.connect(self._on_model_ready)
         self.segmentation.model_failed.connect(self._on_model_failed)
         self.segmentation.busy_changed.connect(self._on_busy)
+        self.segmentation.resegment_progress.connect(
+            lambda done, total: self.status.message(f"Re-segmenting unreviewed images: {done} of {total}"))
+        self.segmentation.resegment_done.connect(self._on_resegment_done)
         if self._store_problem:
             QTimer.singleShot(0, lambda: self.problems.add_problem("annotation store", self._store_problem))
 
@@ -510,11 +517,55 @@ class MainWindow(QMainWindow):
         """Tools > Fine-tune model…: one dialog per window, re-shown while a run goes on."""
         if self.training is None:
             self.training = training_dialog.TrainingDialog(lambda: self.store, self.settings, self)
-            self.training.model_chosen.connect(self.use_model)
+            self.training.model_chosen.connect(self.activate_model)
         self.training.show()
         self.training.raise_()
         self.training.activateWindow()
         return self.training
+
+    def open_models(self) -> models_dialog.ModelsDialog:
+        """Tools > Models…: the model manager (one per window)."""
+        if self.models_dialog is None:
+            self.models_dialog = models_dialog.ModelsDialog(self)
+            self.models_dialog.model_activated.connect(self.activate_model)
+        self.models_dialog.refresh()
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+        return self.models_dialog
+
+    def activate_model(self, name_or_path: str) -> None:
+        """A model was made the active one: use it here, and offer to redo the unreviewed images."""
+        self.settings.set_model(name_or_path)
+        self.use_model(name_or_path)
+        self.offer_resegment()
+
+    def offer_resegment(self) -> bool:
+        count = len(unreviewed_keys(self.store))
+        if not count:
+            return False
+        answer = QMessageBox.question(
+            self, "Re-segment with the new model",
+            f"Re-segment the {count} unreviewed image(s) with the new model?\n"
+            "Reviewed and edited masks are never changed.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.segmentation.resegment_unreviewed(self.store)
+        return True
+
+    def _on_resegment_done(self, report) -> None:
+        if self._closed:  # finished after the window closed: the store is gone
+            return
+        for line in report.failed:
+            self.problems.add_problem("re-segmentation", line)
+        self.status.message(report.summary())
+        doc = self.document
+        record = self.store.get_image(doc.key) if doc.key is not None else None
+        if record is not None and record.status == "unreviewed":
+            try:
+                doc.load_stored_mask()  # the open image's new mask
+            except StoreError as error:
+                self.status.message(str(error))
+        self.resegmented.emit(report)
 
     def use_model(self, name_or_path: str) -> None:
         """Switch to another model now (the setting is the caller's): a fine-tuned one, for instance."""

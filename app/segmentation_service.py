@@ -18,9 +18,12 @@ class SegmentationService(QObject):
     model_ready = Signal(object)  # ModelInfo
     model_failed = Signal(str)
     busy_changed = Signal(bool)
+    resegment_progress = Signal(int, int)
+    resegment_done = Signal(object)  # ResegmentReport
 
     _load = Signal(str, str, int)
     _run = Signal(int, str, object, object)
+    _resegment = Signal(object)
 
     def __init__(self, loaded_model=None, parent=None) -> None:
         super().__init__(parent)
@@ -37,6 +40,9 @@ class SegmentationService(QObject):
         self._worker.failed.connect(self._on_failed)
         self._worker.model_ready.connect(self._on_model_ready)
         self._worker.model_failed.connect(self._on_model_failed)
+        self._resegment.connect(self._worker.resegment)
+        self._worker.resegment_progress.connect(self.resegment_progress)
+        self._worker.resegment_done.connect(self.resegment_done)
 
     @property
     def last_run_thread(self) -> int | None:
@@ -65,6 +71,13 @@ class SegmentationService(QObject):
             prompts["point_labels"] = np.asarray(labels, dtype=np.int64)
         return self._submit(key, gray, prompts)
 
+    def resegment_unreviewed(self, store) -> None:
+        """Queue a re-run of the current model on every unreviewed image (after the model loads)."""
+        self._resegment.emit(store)
+
+    def cancel_resegment(self) -> None:
+        self._worker.cancel_resegment.set()
+
     def cancel_pending(self) -> None:
         """Make everything queued stale (the user closed or switched the image)."""
         self._next_id += 1
@@ -74,6 +87,7 @@ class SegmentationService(QObject):
             self.busy_changed.emit(False)
 
     def shutdown(self) -> None:
+        self.cancel_resegment()
         self.cancel_pending()
         stop_thread(self._thread)
 

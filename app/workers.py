@@ -110,6 +110,8 @@ class SegmentWorker(QObject):
     model_failed = Signal(str)
     finished = Signal(int, str, object, str)  # request id, image key, SegmentationResult, kind
     failed = Signal(int, str, str)  # request id, image key, message
+    resegment_progress = Signal(int, int)  # done, total
+    resegment_done = Signal(object)  # core.segment.resegment.ResegmentReport
 
     def __init__(self, latest: LatestRequest, loaded=None) -> None:
         super().__init__()
@@ -118,6 +120,7 @@ class SegmentWorker(QObject):
         self._predictor = None
         self._encoded_key: str | None = None
         self.last_run_thread: int | None = None  # thread id of the last model run (tests check it is not the GUI's)
+        self.cancel_resegment = threading.Event()  # set from the GUI thread
 
     @Slot(str, str, int)
     def load_model(self, name: str, device: str, threads: int) -> None:
@@ -164,6 +167,26 @@ class SegmentWorker(QObject):
             self.failed.emit(request, key, " ".join(str(error).split()) or type(error).__name__)
             return
         self.finished.emit(request, key, result, "auto" if prompts is None else "prompt")
+
+
+    @Slot(object)
+    def resegment(self, store) -> None:
+        """Redraw every unreviewed image's mask with the current model (reviewed ones are never touched)."""
+        from core.segment.resegment import ResegmentReport, resegment_unreviewed
+
+        self.cancel_resegment.clear()
+        if self._predictor is None:
+            self.resegment_done.emit(ResegmentReport(failed=["no model loaded (see Settings > Model)"]))
+            return
+        self.last_run_thread = threading.get_ident()
+        self._encoded_key = None  # the predictor's cached embedding will belong to another image
+        try:
+            report = resegment_unreviewed(store, self._predictor, progress=self.resegment_progress.emit,
+                                          cancelled=self.cancel_resegment.is_set)
+        except Exception as error:  # keep the thread alive; the GUI shows one line
+            log.warning("re-segmentation failed: %s", type(error).__name__)
+            report = ResegmentReport(failed=[" ".join(str(error).split()) or type(error).__name__])
+        self.resegment_done.emit(report)
 
 
 def start_thread(worker: QObject, name: str) -> QThread:

@@ -1,0 +1,244 @@
+"""Tools > Models…: every model (bundled and fine-tuned), which one is active, and what to do with them.
+
+The records and every action come from ``core.models.catalog`` and ``core.models.package`` (the same
+ones ``adaqat models`` uses); this dialog only shows them and asks. Problems are shown in the dialog
+as one line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from core.models import catalog
+from core.models.errors import ModelLoadError
+from core.models.package import PACKAGE_SUFFIX, export_package, import_package
+
+COLUMNS = ("Active", "Name", "Version", "Parent", "Backbone", "Precision", "Size", "Trainable / total",
+           "Created", "Training images", "Held-out Dice (new / parent)", "Validation Dice")
+PATH_ROLE = Qt.ItemDataRole.UserRole
+
+
+def _count(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else "–"
+
+
+def _dice(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "–"
+
+
+def record_cells(record: dict) -> list[str]:
+    """The table row of one catalog record."""
+    metrics = record.get("metrics") or {}
+    parent = record.get("parent") or {}
+    size = record.get("size_bytes")
+    heldout = metrics.get("heldout_dice_new")
+    return [
+        "●" if record["active"] else "",
+        record["label"] + ("" if record["label"] == record["name"] else f" ({record['name']})"),
+        record["version"],
+        f"{parent.get('name', '')} {parent.get('version', '')}".strip() or "–",
+        record["backbone"],
+        record["precision"].upper(),
+        f"{size / 2**20:.1f} MB" if isinstance(size, int) else "?",
+        f"{_count(record.get('trainable_params'))} / {_count(record.get('total_params'))}",
+        (record.get("created") or "–")[:10],
+        _count(record.get("training_images")),
+        f"{_dice(heldout)} / {_dice(metrics.get('heldout_dice_parent'))}" if heldout is not None else "–",
+        _dice(metrics.get("val_dice")),
+    ]
+
+
+class ModelsDialog(QDialog):
+    model_activated = Signal(str)  # the active model's name or folder
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.resize(1100, 380)
+        self.records: list[dict] = []
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.activate_button = QPushButton("Activate")
+        self.rollback_button = QPushButton("Roll back")
+        self.rename_button = QPushButton("Rename…")
+        self.delete_button = QPushButton("Delete")
+        self.export_button = QPushButton("Export…")
+        self.import_button = QPushButton("Import…")
+        self.close_button = QPushButton("Close")
+        self.activate_button.clicked.connect(lambda: self.activate_selected())
+        self.rollback_button.clicked.connect(lambda: self.roll_back())
+        self.rename_button.clicked.connect(lambda: self.rename_selected())
+        self.delete_button.clicked.connect(lambda: self.delete_selected())
+        self.export_button.clicked.connect(lambda: self.export_selected())
+        self.import_button.clicked.connect(lambda: self.import_file())
+        self.close_button.clicked.connect(self.accept)
+        self.rollback_button.setToolTip("Activate the model that was active before the current one")
+        buttons = QHBoxLayout()
+        for button in (self.activate_button, self.rollback_button, self.rename_button, self.delete_button,
+                       self.export_button, self.import_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.message)
+        layout.addLayout(buttons)
+        self.refresh()
+
+    # -- content --------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        records, problems = catalog.list_models()
+        self.records = records
+        self.table.setRowCount(len(records))
+        for row, record in enumerate(records):
+            for column, text in enumerate(record_cells(record)):
+                item = QTableWidgetItem(text)
+                item.setData(PATH_ROLE, record["path"])
+                if column == 0:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(row, column, item)
+        if problems:
+            self.show_message("Some model folders could not be read: " + "; ".join(problems))
+        self._update_buttons()
+
+    def select_path(self, path: str | Path) -> None:
+        wanted = str(Path(path).resolve())
+        for row, record in enumerate(self.records):
+            if record["path"] == wanted:
+                self.table.selectRow(row)
+                return
+
+    def selected(self) -> dict | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.records[rows[0].row()] if rows else None
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+
+    def _update_buttons(self) -> None:
+        record = self.selected()
+        removable = record is not None and not record["bundled"]
+        self.activate_button.setEnabled(record is not None and not record["active"])
+        self.rename_button.setEnabled(removable)
+        self.delete_button.setEnabled(removable and not record["active"])
+        self.export_button.setEnabled(record is not None)
+        self.rollback_button.setEnabled(bool(catalog.activation_history()))
+
+    # -- actions --------------------------------------------------------------------------------
+    def _run(self, action, done: str) -> bool:
+        try:
+            result = action()
+        except (ModelLoadError, ValueError) as error:
+            self.show_message(str(error))
+            return False
+        except OSError as error:
+            self.show_message(f"{error.filename or 'model'}: {error.strerror or error}")
+            return False
+        self.refresh()
+        self.show_message(done.format(result=result))
+        return True
+
+    @staticmethod
+    def _model_value(record: dict) -> str:
+        """What active.json holds for a record: the bundled name, or the folder."""
+        return Path(record["path"]).name if record["bundled"] else record["path"]
+
+    def activate_selected(self) -> bool:
+        record = self.selected()
+        if record is None:
+            return False
+        value = self._model_value(record)
+        if self._run(lambda: catalog.set_active_model(value), f"Active model: {record['label']} {record['version']}"):
+            self.model_activated.emit(value)
+            return True
+        return False
+
+    def roll_back(self) -> bool:
+        holder = {}
+
+        def action():
+            holder["model"] = catalog.roll_back()
+            return holder["model"]
+
+        if self._run(action, "Rolled back: active model is now {result}"):
+            self.model_activated.emit(holder["model"])
+            return True
+        return False
+
+    def rename_selected(self, label: str | None = None) -> bool:
+        record = self.selected()
+        if record is None:
+            return False
+        if label is None:
+            label, ok = QInputDialog.getText(self, "Rename model", "New name:", text=record["label"])
+            if not ok:
+                return False
+        path = record["path"]
+        return self._run(lambda: catalog.rename_model(path, label).display_name, "Renamed to {result}")
+
+    def delete_selected(self, confirm: bool = True) -> bool:
+        record = self.selected()
+        if record is None:
+            return False
+        if confirm:
+            answer = QMessageBox.question(self, "Delete model",
+                                          f"Delete {record['label']} {record['version']} from this computer?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        path = record["path"]
+        return self._run(lambda: catalog.delete_model(path), f"Deleted {record['label']} {record['version']}")
+
+    def export_selected(self, out_file: str | Path | None = None) -> bool:
+        record = self.selected()
+        if record is None:
+            return False
+        if out_file is None:
+            suggested = f"{record['name']}-{record['version']}{PACKAGE_SUFFIX}"
+            out_file, _ = QFileDialog.getSaveFileName(self, "Export model", suggested,
+                                                      f"Model package (*{PACKAGE_SUFFIX})")
+            if not out_file:
+                return False
+        path = record["path"]
+        return self._run(lambda: "{} (sha256 {})".format(*export_package(path, out_file)), "Exported {result}")
+
+    def import_file(self, package: str | Path | None = None) -> bool:
+        if package is None:
+            package, _ = QFileDialog.getOpenFileName(self, "Import model", "", f"Model package (*{PACKAGE_SUFFIX})")
+            if not package:
+                return False
+        holder = {}
+
+        def action():
+            holder["path"] = import_package(package)
+            return holder["path"].name
+
+        if self._run(action, "Imported and verified {result}; select it and press Activate to use it"):
+            self.select_path(holder["path"])
+            return True
+        return False
