@@ -117,60 +117,45 @@ class Setup:
         return _collate([self.dataset[(index * self.batch + j) % n] for j in range(self.batch)])
 
     def loss(self, batch):
+        from core.training.adapters import orthogonality_penalty
+        from core.training.step import step_loss
+
+        return step_loss(self.model, batch, self.autocast, "cpu",
+                         lambda: self.stage1.adapters.orth_reg_weight * orthogonality_penalty(self.model))
+
+    def step(self, record=None) -> dict:
+        """One optimisation step: ``core.training.step.training_step``, the loop's own; returns phase times."""
+        import contextlib
+
         import torch
 
         from core.training.adapters import orthogonality_penalty
-        from core.training.losses import bce_dice_loss
+        from core.training.step import training_step
 
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
-            logits = self.model(batch["image"], batch["box"])
-            loss = bce_dice_loss(logits, batch["target"], batch["valid"])
-            loss = loss + self.stage1.adapters.orth_reg_weight * orthogonality_penalty(self.model)
-        return loss
+        times: dict[str, float] = {}
 
-    def step(self, record=None) -> dict:
-        """One full optimisation step, as ``TrainingLoop._train_step`` does it; returns phase times."""
-        import torch
+        @contextlib.contextmanager
+        def phase(name):
+            label = torch.profiler.record_function(name) if record else contextlib.nullcontext()
+            start = time.perf_counter()
+            with label:
+                yield
+            times[name] = time.perf_counter() - start
 
-        rf = torch.profiler.record_function if record else None
         c0 = time.process_time()
         t0 = time.perf_counter()
         batch = self.make_batch(self.step_index)
         t1 = time.perf_counter()
-        if rf:
-            with rf("forward+loss"):
-                loss = self.loss(batch)
-        else:
-            loss = self.loss(batch)
-        value = float(loss.detach())
-        t2 = time.perf_counter()
-        if rf:
-            with rf("backward"):
-                loss.backward()
-        else:
-            loss.backward()
-        t3 = time.perf_counter()
-
-        def update():
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
-            self.optimizer.step()
-
-        if rf:
-            with rf("clip+AdamW"):
-                update()
-        else:
-            update()
-        t4 = time.perf_counter()
-        if rf:
-            with rf("update_and_allocate"):
-                self.wrapped.update_and_allocate(self.step_index)
-        else:
-            self.wrapped.update_and_allocate(self.step_index)
-        self.optimizer.zero_grad(set_to_none=True)
+        index = self.step_index
+        value = training_step(
+            self.model, self.optimizer, batch, device="cpu", amp=self.autocast, grad_clip=1.0,
+            extra_loss=lambda: self.stage1.adapters.orth_reg_weight * orthogonality_penalty(self.model),
+            after_step=lambda: self.wrapped.update_and_allocate(index), phase=phase)
         t5 = time.perf_counter()
         self.step_index += 1
-        return {"total_s": t5 - t0, "cpu_s": time.process_time() - c0, "data_s": t1 - t0, "forward_s": t2 - t1, "backward_s": t3 - t2,
-                "optimizer_s": t4 - t3, "update_and_allocate_s": t5 - t4, "loss": value}
+        return {"total_s": t5 - t0, "cpu_s": time.process_time() - c0, "data_s": t1 - t0,
+                "forward_s": times["forward+loss"], "backward_s": times["backward"],
+                "optimizer_s": times["update"], "loss": value}
 
 
 def summarise_steps(steps: list[dict], batch: int) -> dict:
@@ -289,7 +274,7 @@ def worker_profile(args: dict) -> dict:
     top_ops = [{"op": e.key, "self_cpu_s": round(e.self_cpu_time_total / 1e6, 3),
                 "share": round(e.self_cpu_time_total / total_self, 3), "calls": e.count} for e in top]
     labelled = {e.key: round(e.cpu_time_total / 1e6, 3) for e in averages
-                if e.key in ("forward+loss", "backward", "clip+AdamW", "update_and_allocate")}
+                if e.key in ("forward+loss", "backward", "update")}
     # the backward's autograd ops run outside the "backward" record_function scope: use wall phases too
     phase_split = {k: round(v, 3) for k, v in phases.items() if k.endswith("_s")}
 
@@ -777,7 +762,7 @@ def main() -> None:
     for name, r in train_rows.items():
         print(f"{name:30} {r['threads']:>3} {r['batch']:>3} {r['median_total_s']:7.2f} {r['median_cpu_s']:6.2f} {r['images_per_s']:6.3f} "
               f"{r['median_forward_s']:6.2f} {r['median_backward_s']:6.2f} "
-              f"{r['median_optimizer_s'] + r['median_update_and_allocate_s']:7.2f} {r['peak_rss_training_mib']:8.0f} "
+              f"{r['median_optimizer_s']:7.2f} {r['peak_rss_training_mib']:8.0f} "
               f"{r['encoder_inference_s_per_image']:9.2f} {r['load_before'][0]:4.1f}->{r['load_after'][0]:4.1f}")
     prof = results.get("profile lite_medsam/everywhere", {})
     if "error" not in prof and prof:

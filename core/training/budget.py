@@ -14,17 +14,18 @@ import torch
 from torch import nn
 
 from .loop import _collate
-from .losses import bce_dice_loss
+from .step import training_step
 
 CALIBRATION_STEPS = 3
 
 
 def seconds_per_step(model: nn.Module, dataset, batch_size: int, device: str, amp: bool = True) -> float:
-    """Median time of a forward + backward pass on real batches (the first, warm-up, excluded).
+    """Median time of the real training step (``step.training_step``) on real batches, warm-up excluded.
 
     Pass a throw-away copy prepared exactly as it will train (adapters added, trainable set chosen):
-    the timing then matches the real step, and nothing of the model that trains is touched.
-    BatchNorm stays in eval mode, as in training, so no running statistic moves.
+    the timing then matches the real step, and nothing of the model that trains is touched. The
+    copy gets its own AdamW (the update is part of the step's cost). BatchNorm stays in eval mode,
+    as in training, so no running statistic moves.
     """
     items = [dataset[i % len(dataset)] for i in range(batch_size)]
     batch = {k: v.to(device) for k, v in _collate(items).items()}
@@ -33,12 +34,12 @@ def seconds_per_step(model: nn.Module, dataset, batch_size: int, device: str, am
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-12, weight_decay=0.0)
+    use_amp = amp and device.startswith("cuda")
     timings = []
     for _ in range(CALIBRATION_STEPS):
         start = time.perf_counter()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.startswith("cuda")):
-            loss = bce_dice_loss(model(batch["image"], batch["box"]), batch["target"], batch["valid"])
-        loss.backward()
+        training_step(model, optimizer, batch, device=device, amp=use_amp, grad_clip=1.0)
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         timings.append(time.perf_counter() - start)

@@ -23,7 +23,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .dataset import SegmentationDataset
-from .losses import batch_dice, bce_dice_loss
+from .losses import batch_dice
+from .step import training_step
 from .progress import (
     CancelToken,
     NeverCancel,
@@ -196,26 +197,17 @@ class TrainingLoop:
 
     def _optimisation_step(self, batch: dict[str, torch.Tensor], step: int) -> float:
         self._set_lr(step)
-        batch = {k: v.to(self.config.device, non_blocking=True) for k, v in batch.items()}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
-            logits = self.model(batch["image"], batch["box"])
-            loss = bce_dice_loss(logits, batch["target"], batch["valid"])
-            if self.hooks.extra_loss is not None:
-                loss = loss + self.hooks.extra_loss()
-        value = float(loss.detach())
+        after = (lambda: self.hooks.after_step(step)) if self.hooks.after_step is not None else None
+        return training_step(self.model, self.optimizer, batch, device=self.config.device, amp=self.use_amp,
+                             extra_loss=self.hooks.extra_loss, grad_clip=self.config.grad_clip, after_step=after,
+                             check_loss=lambda value: self._check_loss(value, step))
+
+    def _check_loss(self, value: float, step: int) -> None:
         if not math.isfinite(value) or value > EXPLODED_LOSS:
             raise TrainingDiverged(
                 f"{self.name}: loss became {value} at step {step + 1}; lower the learning rate and retry "
                 "(nothing was saved from this run)"
             )
-        loss.backward()
-        if self.config.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.config.grad_clip)
-        self.optimizer.step()
-        if self.hooks.after_step is not None:
-            self.hooks.after_step(step)
-        self.optimizer.zero_grad(set_to_none=True)
-        return value
 
     def validate(self) -> float:
         try:
