@@ -112,7 +112,7 @@ def test_permission_denied(tmp_path, monkeypatch):
     def deny(*_args, **_kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(sniff, "open", deny, raising=False)
+    monkeypatch.setattr(sniff, "open_regular", deny)
     _refused(path, "permission denied")
 
 

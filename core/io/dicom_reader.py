@@ -19,7 +19,10 @@ Policy (the product segments lungs on chest X-rays; anything else must fail loud
   caught per step and translated, never passed through.
 
 Patient identifiers go into ``Study.identifiers`` only. pydicom's own warnings can quote element
-values (names, IDs), so they are silenced while reading.
+values (names, IDs), so they are silenced while reading, and messages quote header values only
+when they are codes (``core.io.redact``). Only regular files are opened (``core.io.regular_file``).
+Pixel Padding Value marks padding (``Study.padding``, ``core.io.padding``); 32-bit values keep
+float64 when float32 would round them (``core.io.precision``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import math
 import struct
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +53,10 @@ from core.io.policy import (
     RADIOGRAPH_MODALITIES,
     UNCERTAIN_MODALITIES,
 )
+from core.io.padding import padding_mask
+from core.io.precision import exact_float
+from core.io.redact import code_value, library_reason
+from core.io.regular_file import read_regular
 from core.io.sniff import looks_like_raw_dicom, read_head
 from core.io.study import Study, StudyIdentifiers, WindowPreset
 from core.io.voi import VOI_FUNCTIONS
@@ -57,7 +65,7 @@ from core.io.voi import VOI_FUNCTIONS
 # files). Each step catches these and turns them into a StudyReadError that says which step failed.
 _PARSE_ERRORS = (
     InvalidDicomError, BytesLengthException, EOFError, OSError, ValueError, struct.error, KeyError, IndexError,
-    TypeError, AttributeError, OverflowError, NotImplementedError, RecursionError,
+    TypeError, AttributeError, OverflowError, NotImplementedError, RecursionError, zlib.error,
 )
 _DECODE_ERRORS = _PARSE_ERRORS + (RuntimeError, MemoryError)
 
@@ -108,9 +116,11 @@ def read_dicom(path: str | Path) -> Study:
             _raise_missing_pixels(path, header)
         warn = _check_policy(path, ds)
         raw = _decode(path, ds)
+        padding, padding_warning = padding_mask(ds, raw) if raw.ndim == 2 else (None, "")
         pixels, colour_warning = _to_modality_values(path, ds, raw)
-    if colour_warning:
-        warn.append(colour_warning)
+    for extra in (colour_warning, padding_warning):
+        if extra:
+            warn.append(extra)
     spacing, source, spacing_warning = _spacing(ds)
     if spacing_warning:
         warn.append(spacing_warning)
@@ -126,6 +136,7 @@ def read_dicom(path: str | Path) -> Study:
         path=path,
         pixels=pixels,
         kind="dicom",
+        padding=padding,
         photometric=photometric,
         presentation_inverse=_text(ds, "PresentationLUTShape").upper() == "INVERSE",
         modality=_text(ds, "Modality").upper(),
@@ -150,13 +161,9 @@ def read_dicom(path: str | Path) -> Study:
 def _parse(path: Path, stop_before_pixels: bool) -> Dataset:
     """dcmread with force=False; force=True only for preamble-less files that look like DICOM."""
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        ds = _dcmread(path, force=False, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:
         ds = None
-    except _PARSE_ERRORS as exc:
-        raise StudyReadError(
-            path, f"the DICOM header could not be read ({_reason(exc)})", f"the file is damaged; {_ADVICE_REEXPORT}"
-        ) from None
     if ds is not None:
         _materialise(path, ds)
         _ensure_transfer_syntax(path, ds)
@@ -167,15 +174,35 @@ def _parse(path: Path, stop_before_pixels: bool) -> Dataset:
             "not a DICOM file: no 'DICM' marker at byte 128 and no recognisable DICOM header",
             "open a DICOM, PNG or JPEG file",
         )
+    ds = _dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+    _materialise(path, ds)
+    _ensure_transfer_syntax(path, ds)
+    return ds
+
+
+def _dcmread(path: Path, force: bool, stop_before_pixels: bool) -> Dataset:
+    """dcmread of a regular file; InvalidDicomError passes (when not forced), the rest is translated.
+
+    A Deflated Explicit VR file is one zlib stream after the file meta: cut short, zlib says only
+    "Error -5 while decompressing data", so that case is named for what it is.
+    """
+    read_head(path, 4)  # a regular file, checked without blocking (a FIFO would hang dcmread)
     try:
-        ds = pydicom.dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+        return pydicom.dcmread(path, force=force, stop_before_pixels=stop_before_pixels)
+    except InvalidDicomError:
+        if force:
+            raise StudyReadError(path, "the DICOM header could not be read", f"the file is damaged; {_ADVICE_REEXPORT}") from None
+        raise
+    except zlib.error:
+        raise StudyReadError(
+            path,
+            "the deflate-compressed DICOM data set is truncated or corrupt (Deflated Explicit VR Little Endian)",
+            f"the copy or export was interrupted; {_ADVICE_REEXPORT}",
+        ) from None
     except _PARSE_ERRORS as exc:
         raise StudyReadError(
             path, f"the DICOM header could not be read ({_reason(exc)})", f"the file is damaged; {_ADVICE_REEXPORT}"
         ) from None
-    _materialise(path, ds)
-    _ensure_transfer_syntax(path, ds)
-    return ds
 
 
 def _materialise(path: Path, ds: Dataset) -> None:
@@ -248,7 +275,7 @@ def _raise_missing_pixels(path: Path, header: Dataset) -> None:
 
 def _file_contains_pixel_tag(path: Path) -> bool:
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError:
         return False
     return b"\xe0\x7f\x10\x00" in data or b"\x7f\xe0\x00\x10" in data
@@ -272,7 +299,7 @@ def _check_policy(path: Path, ds: Dataset) -> list[str]:
             if modality in OTHER_XRAY_MODALITIES:
                 what = f"modality {modality} ({OTHER_XRAY_MODALITIES[modality]}) is not a chest radiograph"
             else:
-                what = f"modality {modality} is not a radiograph"
+                what = f"modality {code_value(modality)} is not a radiograph"
                 what += " (it is a palette-colour image)" if palette else ""
             raise StudyReadError(
                 path, f"{what}; this product segments lungs on chest X-rays (CR/DX)", _ADVICE_CHEST
@@ -284,12 +311,12 @@ def _check_policy(path: Path, ds: Dataset) -> list[str]:
     if photometric and photometric not in ("MONOCHROME1", "MONOCHROME2", "RGB") and not photometric.startswith("YBR"):
         raise StudyReadError(
             path,
-            f"photometric interpretation {photometric} is not supported",
+            f"photometric interpretation {code_value(photometric)} is not supported",
             _ADVICE_CHEST,
         )
     body_part = _text(ds, "BodyPartExamined").upper()
     if body_part and not any(word in body_part for word in CHEST_WORDS):
-        warn.append(f"body part '{body_part}' is not a chest; the model was made for chest X-rays; check the mask")
+        warn.append(f"body part '{code_value(body_part, 'not stated as a code')}' is not a chest; the model was made for chest X-rays; check the mask")
     frames = _int(ds, "NumberOfFrames", 1)
     if frames > 1:
         raise StudyReadError(
@@ -368,7 +395,7 @@ def _expected_native_bytes(ds: Dataset) -> int:
 
 
 def _to_modality_values(path: Path, ds: Dataset, arr: np.ndarray) -> tuple[np.ndarray, str]:
-    """Grey: modality LUT / rescale -> float32. Colour: BT.601 luminance, with a warning."""
+    """Grey: modality LUT / rescale -> float32 (float64 past 2**24). Colour: BT.601 luminance, with a warning."""
     colour_warning = ""
     if arr.ndim == 3:
         if arr.shape[2] != 3:
@@ -376,7 +403,7 @@ def _to_modality_values(path: Path, ds: Dataset, arr: np.ndarray) -> tuple[np.nd
         rgb = arr.astype(np.float32)
         values = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
         photometric = _text(ds, "PhotometricInterpretation").upper()
-        colour_warning = f"colour image ({photometric}) converted to grey (luminance); check it is a radiograph"
+        colour_warning = f"colour image ({code_value(photometric)}) converted to grey (luminance); check it is a radiograph"
     else:
         try:
             values = apply_modality_lut(arr, ds)
@@ -384,7 +411,7 @@ def _to_modality_values(path: Path, ds: Dataset, arr: np.ndarray) -> tuple[np.nd
             raise StudyReadError(
                 path, f"the modality LUT / rescale could not be applied ({_reason(exc)})", _ADVICE_REEXPORT
             ) from None
-    pixels = np.ascontiguousarray(values, dtype=np.float32)
+    pixels = exact_float(values)
     if not np.isfinite(pixels).all():
         raise StudyReadError(path, "rescale slope/intercept give non-finite pixel values", _ADVICE_REEXPORT)
     return pixels, colour_warning
@@ -402,7 +429,7 @@ def _spacing(ds: Dataset) -> tuple[tuple[float, float] | None, str, str]:
         pair = _floats(ds.get(keyword))
         if len(pair) >= 2 and all(math.isfinite(v) and v > 0 for v in pair[:2]):
             return (pair[0], pair[1]), keyword, ""
-        rejected.append(f"{keyword} {ds[keyword].value!s} is not valid")
+        rejected.append(f"{keyword} is not valid")
     detail = f" ({'; '.join(rejected)})" if rejected else ""
     return None, "none", NO_SPACING_WARNING + detail
 
@@ -417,7 +444,7 @@ def _window_presets(ds: Dataset) -> tuple[list[WindowPreset], list[str]]:
     names = _strings(ds.get("WindowCenterWidthExplanation"))
     function = _text(ds, "VOILUTFunction").upper() or "LINEAR"
     if function not in VOI_FUNCTIONS:
-        warn.append(f"VOI LUT function {function} is unknown; LINEAR used")
+        warn.append(f"VOI LUT function {code_value(function)} is unknown; LINEAR used")
         function = "LINEAR"
     if len(centers) != len(widths):
         warn.append(f"{len(centers)} window centres but {len(widths)} widths; the extra values are ignored")
@@ -536,9 +563,8 @@ def _uid_name(uid: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """A short, one-line form of a library exception message."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
+    """A short, one-line form of a library exception message, without the values it quotes."""
+    return library_reason(exc)
 
 
 def _patient_orientation(ds) -> tuple[str, ...]:

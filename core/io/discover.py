@@ -3,7 +3,9 @@
 Folders are walked recursively in sorted order so the study list is stable between runs. Besides
 .dcm/.dicom/.png/.jpg/.jpeg, extension-less files are taken when they carry the DICOM 'DICM'
 marker (PACS and CD exports name files IM0001, 00000001...). Hidden files and folders (dot names,
-or the Windows hidden attribute) and DICOMDIR indexes are skipped.
+or the Windows hidden attribute) and DICOMDIR indexes are skipped. A pipe or device named
+explicitly is kept, so the reader refuses it with a message instead of it vanishing; inside a folder
+one is only taken when its name says study (``b.dcm``), and the reader refuses it without blocking.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ def find_study_files(paths: Iterable[str | Path] | str | Path) -> list[Path]:
     seen: set[Path] = set()
     for entry in paths:
         path = Path(entry)
-        candidates = _walk(path) if path.is_dir() else [path] if path.is_file() else []
+        named = not path.is_dir()
+        candidates = [path] if named and path.exists() else _walk(path) if not named else []
         for candidate in candidates:
             key = candidate.resolve()
-            if key not in seen and _is_study_file(candidate):
+            if key not in seen and (_is_study_file(candidate) or (named and not candidate.is_file())):
                 seen.add(key)
                 found.append(candidate)
     return found

@@ -3,12 +3,14 @@
 Follows the DICOM pipeline a radiologist expects (VOI LUT Sequence first, else the chosen window
 with its VOI LUT function, then MONOCHROME1 / INVERSE inversion after VOI). It never touches the
 model input (``core.io.model_input``): changing the window changes what the user sees, not the mask.
+Padding pixels (``Study.padding``) are left out of the full range and shown black.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from core.io.padding import black_out
 from core.io.study import Study, WindowPreset
 from core.io.voi import apply_voi_lut, apply_window, percentile_window, range_window, to_uint8
 
@@ -21,7 +23,7 @@ def render(study: Study, preset: WindowPreset | None = None, invert: bool | None
     is not a WindowPreset). ``invert=None`` follows ``study.inverted``.
     """
     unit = voi_unit(study, preset)
-    return to_uint8(unit, study.inverted if invert is None else bool(invert))
+    return black_out(to_uint8(unit, study.inverted if invert is None else bool(invert)), study.padding)
 
 
 def voi_unit(study: Study, preset: WindowPreset | None = None) -> np.ndarray:
@@ -33,17 +35,21 @@ def voi_unit(study: Study, preset: WindowPreset | None = None) -> np.ndarray:
     if study.window_presets:
         first = study.window_presets[0]
         return apply_window(study.pixels, first.center, first.width, first.function)
-    return apply_window(study.pixels, *range_window(*_min_max(study.pixels)))
+    return apply_window(study.pixels, *range_window(*content_range(study)))
 
 
 def default_presets(study: Study) -> list[WindowPreset]:
     """The file's presets plus data-driven ones, so the viewer always has something to offer."""
     presets = list(study.window_presets)
-    lo, hi = _min_max(study.pixels)
+    lo, hi = content_range(study)
     presets.append(WindowPreset("Full range", *range_window(lo, hi)))
-    presets.append(WindowPreset("Auto (1–99 %)", *percentile_window(study.pixels, 1.0, 99.0)))
+    presets.append(WindowPreset("Auto (1–99 %)", *percentile_window(study.pixels, 1.0, 99.0, study.padding)))
     return presets
 
 
-def _min_max(pixels: np.ndarray) -> tuple[float, float]:
-    return float(pixels.min()), float(pixels.max())
+def content_range(study: Study) -> tuple[float, float]:
+    """(min, max) of the pixels that are not padding."""
+    if study.padding is None:
+        return float(study.pixels.min()), float(study.pixels.max())
+    keep = ~study.padding
+    return float(study.pixels.min(where=keep, initial=np.inf)), float(study.pixels.max(where=keep, initial=-np.inf))

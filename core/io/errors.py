@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.safe_text import one_line as _one_line
+
 
 class StudyReadError(Exception):
     """A file could not be opened as a study.
 
-    ``str(error)`` is one line: the file, what is wrong, and what to do about it.
+    ``str(error)`` is one line: the file, what is wrong, and what to do about it. Control
+    characters in the file name are escaped (``core.safe_text``), so a name cannot drive the terminal.
     """
 
     def __init__(self, path: str | Path, problem: str, advice: str = "") -> None:
@@ -20,7 +23,3 @@ class StudyReadError(Exception):
             line += f" ({self.advice})"
         super().__init__(line)
 
-
-def _one_line(text: str) -> str:
-    """Join line breaks so library messages (and odd file names) still give a one-line error."""
-    return " ".join(part.strip() for part in str(text).splitlines()).strip()

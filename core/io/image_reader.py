@@ -3,7 +3,10 @@
 Exported radiographs and public datasets (the training set is JPEG) come as plain images: no
 modality, no spacing, no window. They are opened as MONOCHROME2 grey images; colour is reduced to
 luminance (with a warning when the channels really differ), alpha is dropped. Decoding goes
-through ``cv2.imdecode`` on ``np.fromfile`` so non-ASCII paths work on Windows.
+through ``cv2.imdecode`` on the file's bytes (read as a regular file only), so non-ASCII paths work
+on Windows and a pipe never blocks. A JPEG's EXIF orientation is applied (``core.io.exif``): a
+mirrored chest must not be shown or segmented as it was stored. The 200-megapixel limit is checked
+on the size header wherever it sits in the file, and again on the decoded image.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import cv2
 import numpy as np
 
 from core.io.errors import StudyReadError
+from core.io.exif import apply_orientation, jpeg_orientation
 from core.io.policy import MAX_PIXELS, NO_SPACING_WARNING
+from core.io.regular_file import read_regular
 from core.io.sniff import JPEG_MAGIC, PNG_MAGIC, image_dimensions, read_head
 from core.io.study import Study, WindowPreset
 
@@ -35,14 +40,15 @@ def read_image(path: str | Path) -> Study:
             _ADVICE,
         )
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        raw = read_regular(path)
     except (OSError, ValueError) as exc:
         raise StudyReadError(
             path,
             f"the file could not be read ({type(exc).__name__})",
             "check the disk",
         ) from None
-    dims = image_dimensions(data[:65536].tobytes())
+    data = np.frombuffer(raw, dtype=np.uint8)
+    dims = image_dimensions(raw)
     if dims and dims[0] * dims[1] > MAX_PIXELS:
         raise StudyReadError(
             path,
@@ -59,6 +65,10 @@ def read_image(path: str | Path) -> Study:
             _decode_failure(fmt, data),
             "the copy or export was probably interrupted; copy it again",
         )
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:  # a size header the pre-check could not see
+        raise StudyReadError(path, f"image size {image.shape[0]}x{image.shape[1]} is too large to open", "")
+    if fmt == "JPEG":
+        image = apply_orientation(image, jpeg_orientation(raw))
     warnings: list[str] = []
     grey = _to_grey(path, image, warnings)
     if grey.dtype == np.uint8:

@@ -6,12 +6,15 @@ must go through its default VOI (VOI LUT, else the first window preset), or, wit
 0.5–99.5 percentile window, and be inverted for MONOCHROME1 / INVERSE. 8-bit PNG/JPEG studies are
 already such renderings and pass through unchanged. Training data go through this same function,
 so training and inference see the same distribution. The user's window never reaches the model.
+Padding (Pixel Padding Value) is left out of the percentile window and is black, like the
+unexposed borders of the training JPEGs, so the model does not take it for anatomy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from core.io.padding import black_out
 from core.io.study import Study
 from core.io.voi import apply_voi_lut, apply_window, percentile_window, to_uint8
 
@@ -30,5 +33,5 @@ def model_gray(study: Study) -> np.ndarray:
         first = study.window_presets[0]
         unit = apply_window(pixels, first.center, first.width, first.function)
     else:
-        unit = apply_window(pixels, *percentile_window(pixels, LOW_PERCENTILE, HIGH_PERCENTILE))
-    return to_uint8(unit, study.inverted)
+        unit = apply_window(pixels, *percentile_window(pixels, LOW_PERCENTILE, HIGH_PERCENTILE, study.padding))
+    return black_out(to_uint8(unit, study.inverted), study.padding)

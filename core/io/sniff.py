@@ -13,6 +13,7 @@ import struct
 from pathlib import Path
 
 from core.io.errors import StudyReadError
+from core.io.regular_file import NotRegularFile, open_regular
 
 HEAD_BYTES = 512
 DICOM_MAGIC = b"DICM"
@@ -40,10 +41,12 @@ def read_head(path: str | Path, size: int = HEAD_BYTES) -> bytes:
                 "this is a folder, not a file",
                 "open a file, or add the folder to scan it",
             )
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(size)
     except StudyReadError:
         raise
+    except NotRegularFile as exc:
+        raise StudyReadError(path, f"this is {exc.kind}, not a regular file", "open the image file itself") from None
     except FileNotFoundError:
         raise StudyReadError(
             path,
@@ -109,9 +112,12 @@ def detect_format(head: bytes) -> str | None:
 
 
 def has_dicom_magic(path: str | Path) -> bool:
-    """True when the file carries the 'DICM' marker at byte 128 (False for anything unreadable)."""
+    """True when the file carries the 'DICM' marker at byte 128 (False for anything unreadable).
+
+    Folder scans call this on every extension-less entry, so it must never block: pipes are False.
+    """
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             handle.seek(DICOM_MAGIC_OFFSET)
             return handle.read(4) == DICOM_MAGIC
     except OSError:
@@ -121,7 +127,9 @@ def has_dicom_magic(path: str | Path) -> bool:
 def image_dimensions(data: bytes) -> tuple[int, int] | None:
     """(height, width) from a PNG IHDR or JPEG SOF header, without decoding; None if not found.
 
-    Lets the image reader refuse absurd sizes before the decoder allocates memory for them.
+    Lets the image reader refuse absurd sizes before the decoder allocates memory for them. The
+    whole file is walked (segment lengths make this cheap), and bytes between segments are skipped
+    the way libjpeg skips them, so a size header placed after padding is still found.
     """
     if data.startswith(PNG_MAGIC) and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
@@ -131,8 +139,11 @@ def image_dimensions(data: bytes) -> tuple[int, int] | None:
     pos = 2
     sof_markers = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
     while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
+        if data[pos] != 0xFF:  # extraneous bytes: the decoder searches for the next marker
+            pos = data.find(b"\xff", pos + 1)
+            if pos < 0:
+                return None
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
@@ -140,9 +151,11 @@ def image_dimensions(data: bytes) -> tuple[int, int] | None:
         if marker in sof_markers and pos + 9 <= len(data):
             height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
             return height, width
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+        if marker in (0xDA, 0xD9):  # start of scan / end of image before any frame header
+            return None
+        if marker in (0xD8, 0x01, 0x00) or 0xD0 <= marker <= 0xD7:
             pos += 2
             continue
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        pos += 2 + length
+        pos += 2 + max(length, 2)
     return None

@@ -38,14 +38,17 @@ class StudyIdentifiers:
 class Study:
     """One 2-D image, opened.
 
-    ``pixels`` holds modality values (after the modality LUT / rescale), float32, HxW; the
-    display path (VOI, inversion) and the model-input path (``core.io.model_input``) both start
-    from it and never write back into it.
+    ``pixels`` holds modality values (after the modality LUT / rescale), HxW, float32 (float64
+    when float32 would round them: 32-bit data, see ``core.io.precision``); the display path (VOI,
+    inversion) and the model-input path (``core.io.model_input``) both start from it and never
+    write back into it. ``padding`` is True where the file's Pixel Padding Value says nothing was
+    imaged: left out of every data-driven range and shown black.
     """
 
     path: Path
     pixels: np.ndarray
     kind: str  # "dicom" or "image"
+    padding: np.ndarray | None = None  # bool HxW, True = padding (Pixel Padding Value / Range Limit)
     photometric: str = "MONOCHROME2"  # MONOCHROME1 means higher values are darker
     presentation_inverse: bool = False  # Presentation LUT Shape INVERSE
     modality: str = ""

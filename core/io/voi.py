@@ -75,14 +75,23 @@ def range_window(lo: float, hi: float) -> tuple[float, float, str]:
     return (float(lo) + float(hi)) / 2.0, width, "LINEAR_EXACT"
 
 
-def percentile_window(values: np.ndarray, low: float, high: float) -> tuple[float, float, str]:
+def percentile_window(
+    values: np.ndarray, low: float, high: float, exclude: np.ndarray | None = None
+) -> tuple[float, float, str]:
     """Window spanning the low..high percentiles, from a deterministic strided subsample.
 
     About a million samples keep this fast on 20-megapixel radiographs while giving the same
-    window every time for the same image (training and inference must agree).
+    window every time for the same image (training and inference must agree). ``exclude`` (bool,
+    same shape) leaves pixels out, e.g. the padding.
     """
     step = max(1, int(np.ceil(np.sqrt(values.size / 1_000_000))))
-    sample = values[::step, ::step] if values.ndim == 2 else values.ravel()[:: step * step]
+    if values.ndim == 2:
+        sample = values[::step, ::step]
+        if exclude is not None:
+            kept = sample[~exclude[::step, ::step]]
+            sample = kept if kept.size else sample
+    else:
+        sample = values.ravel()[:: step * step]
     lo, hi = np.percentile(sample, [low, high])
     return range_window(float(lo), float(hi))
 

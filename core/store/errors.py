@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from core.safe_text import one_line
+
+__all__ = ["StoreError", "one_line"]
+
 
 class StoreError(Exception):
     """The annotation store could not do what was asked; nothing half-done was registered.
@@ -12,7 +16,3 @@ class StoreError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
 
-
-def one_line(text: object) -> str:
-    """Join line breaks so library messages still give a one-line error."""
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
