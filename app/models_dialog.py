@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.models import catalog
+from core.models.catalog import ModelRecord
 from core.models.errors import ModelLoadError
 from core.models.package import PACKAGE_SUFFIX, export_package, import_package
 
@@ -42,23 +43,22 @@ def _dice(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else "–"
 
 
-def record_cells(record: dict) -> list[str]:
+def record_cells(record: ModelRecord) -> list[str]:
     """The table row of one catalog record."""
-    metrics = record.get("metrics") or {}
-    parent = record.get("parent") or {}
-    size = record.get("size_bytes")
+    card, metrics = record.card, record.metrics
     heldout = metrics.get("heldout_dice_new")
+    parent = f"{card.parent.name} {card.parent.version}" if card.parent else "–"
     return [
-        "●" if record["active"] else "",
-        record["label"] + ("" if record["label"] == record["name"] else f" ({record['name']})"),
-        record["version"],
-        f"{parent.get('name', '')} {parent.get('version', '')}".strip() or "–",
-        record["backbone"],
-        record["precision"].upper(),
-        f"{size / 2**20:.1f} MB" if isinstance(size, int) else "?",
-        f"{_count(record.get('trainable_params'))} / {_count(record.get('total_params'))}",
-        (record.get("created") or "–")[:10],
-        _count(record.get("training_images")),
+        "●" if record.active else "",
+        card.display_name + ("" if card.display_name == card.name else f" ({card.name})"),
+        card.version,
+        parent,
+        card.backbone,
+        card.precision.upper(),
+        f"{record.size_bytes / 2**20:.1f} MB" if record.size_bytes is not None else "?",
+        f"{_count(card.parameters.trainable)} / {_count(card.parameters.total_with_adapters)}",
+        card.created[:10] or "–",
+        _count(card.training_images),
         f"{_dice(heldout)} / {_dice(metrics.get('heldout_dice_parent'))}" if heldout is not None else "–",
         _dice(metrics.get("val_dice")),
     ]
@@ -71,7 +71,7 @@ class ModelsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(1100, 380)
-        self.records: list[dict] = []
+        self.records: list[ModelRecord] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -119,7 +119,7 @@ class ModelsDialog(QDialog):
         for row, record in enumerate(records):
             for column, text in enumerate(record_cells(record)):
                 item = QTableWidgetItem(text)
-                item.setData(PATH_ROLE, record["path"])
+                item.setData(PATH_ROLE, str(record.path))
                 if column == 0:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.table.setItem(row, column, item)
@@ -128,13 +128,13 @@ class ModelsDialog(QDialog):
         self._update_buttons()
 
     def select_path(self, path: str | Path) -> None:
-        wanted = str(Path(path).resolve())
+        wanted = Path(path).resolve()
         for row, record in enumerate(self.records):
-            if record["path"] == wanted:
+            if record.path == wanted:
                 self.table.selectRow(row)
                 return
 
-    def selected(self) -> dict | None:
+    def selected(self) -> ModelRecord | None:
         rows = self.table.selectionModel().selectedRows()
         return self.records[rows[0].row()] if rows else None
 
@@ -143,10 +143,10 @@ class ModelsDialog(QDialog):
 
     def _update_buttons(self) -> None:
         record = self.selected()
-        removable = record is not None and not record["bundled"]
-        self.activate_button.setEnabled(record is not None and not record["active"])
+        removable = record is not None and not record.bundled
+        self.activate_button.setEnabled(record is not None and not record.active)
         self.rename_button.setEnabled(removable)
-        self.delete_button.setEnabled(removable and not record["active"])
+        self.delete_button.setEnabled(removable and not record.active)
         self.export_button.setEnabled(record is not None)
         self.rollback_button.setEnabled(bool(catalog.activation_history()))
 
@@ -164,17 +164,13 @@ class ModelsDialog(QDialog):
         self.show_message(done.format(result=result))
         return True
 
-    @staticmethod
-    def _model_value(record: dict) -> str:
-        """What active.json holds for a record: the bundled name, or the folder."""
-        return Path(record["path"]).name if record["bundled"] else record["path"]
-
     def activate_selected(self) -> bool:
         record = self.selected()
         if record is None:
             return False
-        value = self._model_value(record)
-        if self._run(lambda: catalog.set_active_model(value), f"Active model: {record['label']} {record['version']}"):
+        value = record.active_value
+        name = f"{record.card.display_name} {record.card.version}"
+        if self._run(lambda: catalog.set_active_model(value), f"Active model: {name}"):
             self.model_activated.emit(value)
             return True
         return False
@@ -196,35 +192,35 @@ class ModelsDialog(QDialog):
         if record is None:
             return False
         if label is None:
-            label, ok = QInputDialog.getText(self, "Rename model", "New name:", text=record["label"])
+            label, ok = QInputDialog.getText(self, "Rename model", "New name:", text=record.card.display_name)
             if not ok:
                 return False
-        path = record["path"]
+        path = record.path
         return self._run(lambda: catalog.rename_model(path, label).display_name, "Renamed to {result}")
 
     def delete_selected(self, confirm: bool = True) -> bool:
         record = self.selected()
         if record is None:
             return False
+        name = f"{record.card.display_name} {record.card.version}"
         if confirm:
-            answer = QMessageBox.question(self, "Delete model",
-                                          f"Delete {record['label']} {record['version']} from this computer?")
+            answer = QMessageBox.question(self, "Delete model", f"Delete {name} from this computer?")
             if answer != QMessageBox.StandardButton.Yes:
                 return False
-        path = record["path"]
-        return self._run(lambda: catalog.delete_model(path), f"Deleted {record['label']} {record['version']}")
+        path = record.path
+        return self._run(lambda: catalog.delete_model(path), f"Deleted {name}")
 
     def export_selected(self, out_file: str | Path | None = None) -> bool:
         record = self.selected()
         if record is None:
             return False
         if out_file is None:
-            suggested = f"{record['name']}-{record['version']}{PACKAGE_SUFFIX}"
+            suggested = f"{catalog.install_label(record.card)}{PACKAGE_SUFFIX}"
             out_file, _ = QFileDialog.getSaveFileName(self, "Export model", suggested,
                                                       f"Model package (*{PACKAGE_SUFFIX})")
             if not out_file:
                 return False
-        path = record["path"]
+        path = record.path
         return self._run(lambda: "{} (sha256 {})".format(*export_package(path, out_file)), "Exported {result}")
 
     def import_file(self, package: str | Path | None = None) -> bool:

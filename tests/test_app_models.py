@@ -53,7 +53,7 @@ def test_manager_activates_and_the_viewer_redraws_only_unreviewed_images(qtbot, 
     accepted_revision = window.store.latest_revision(window.document.key).id
 
     dialog = window.open_models()
-    names = [r["name"] for r in dialog.records]
+    names = [r.card.name for r in dialog.records]
     assert names == ["cxr-lungs-adaqat", "generic-litemedsam"]
     assert dialog.table.item(0, 0).text() == "●" and dialog.table.item(1, 5).text() == "FP32"
     assert not dialog.delete_button.isEnabled() or dialog.selected() is None
@@ -100,9 +100,9 @@ def test_manager_exports_imports_and_refuses_a_tampered_package(qtbot, window, t
     assert len(dialog.records) == 1  # nothing installed
 
     assert dialog.import_file(package)
-    assert len(dialog.records) == 2 and dialog.selected()["path"] != dialog.records[0]["path"]
+    assert len(dialog.records) == 2 and dialog.selected().path != dialog.records[0].path
     assert dialog.rename_selected("Ward B")
-    assert any(r["label"] == "Ward B" for r in dialog.records)
-    dialog.select_path(dialog.records[1]["path"])
+    assert any(r.card.display_name == "Ward B" for r in dialog.records)
+    dialog.select_path(dialog.records[1].path)
     assert dialog.delete_button.isEnabled()
     assert dialog.delete_selected(confirm=False) and len(dialog.records) == 1

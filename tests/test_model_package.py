@@ -142,8 +142,8 @@ def test_activate_roll_back_rename_and_delete(home, exported, capsys):
     assert main(["models", "delete", "default"]) == 2
     assert "cannot be deleted" in capsys.readouterr().err
     assert main(["models", "rename", installed.name, "Ward A  model"]) == 0
-    records = {r["path"]: r for r in catalog.list_models()[0]}
-    assert records[str(installed)]["label"] == "Ward A model" and records[str(installed)]["active"]
+    records = {r.path: r for r in catalog.list_models()[0]}
+    assert records[installed].card.display_name == "Ward A model" and records[installed].active
     assert load_model(str(installed)).info.name == "cxr-lungs-adaqat"  # provenance keeps the real name
     assert main(["models", "rollback"]) == 0 and catalog.active_model() == "default"
     assert main(["models", "rollback"]) == 2  # nothing earlier left

@@ -84,13 +84,13 @@ def run_list(as_json: bool) -> int:
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
     if as_json:
-        print(json.dumps(records, indent=2))
+        print(json.dumps([r.to_json() for r in records], indent=2))
         return 0
     for record in records:
-        mark = "*" if record["active"] else " "
-        size = f"{record['size_bytes'] / 2**20:.1f} MB" if record["size_bytes"] else "?"
-        print(f"{mark} {record['label']} {record['version']} ({record['precision']}, {record['backbone']}, {size}) "
-              f"{record['path']}")
+        card = record.card
+        mark = "*" if record.active else " "
+        size = f"{record.size_bytes / 2**20:.1f} MB" if record.size_bytes else "?"
+        print(f"{mark} {card.display_name} {card.version} ({card.precision}, {card.backbone}, {size}) {record.path}")
     return 0
 
 

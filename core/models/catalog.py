@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from .card import ModelCard
@@ -186,36 +187,62 @@ def delete_model(model_dir: str | Path) -> None:
     shutil.rmtree(folder)
 
 
-def model_record(model_dir: Path, active: str) -> dict:
-    """What ``adaqat models`` and the model manager show for one model folder (weights not loaded)."""
+@dataclass(frozen=True)
+class ModelRecord:
+    """One model as the catalog lists it: its card, where it lives, its size, bundled or active."""
+
+    card: ModelCard
+    path: Path
+    size_bytes: int | None
+    bundled: bool
+    active: bool
+
+    @property
+    def metrics(self) -> dict:
+        metrics = dict(self.card.metrics)
+        new, parent = self.card.heldout_dice
+        if new is not None:
+            metrics["heldout_dice_new"] = new
+            metrics["heldout_dice_parent"] = parent
+        if self.card.validation_dice is not None:
+            metrics.setdefault("val_dice", self.card.validation_dice)
+        return metrics
+
+    @property
+    def active_value(self) -> str:
+        """What ``active.json`` holds for this model: a bundled model's name, else its folder."""
+        return self.path.name if self.bundled else str(self.path)
+
+    def to_json(self) -> dict:
+        """The record ``adaqat models --json`` prints."""
+        card = self.card
+        return {
+            "name": card.name,
+            "label": card.display_name,
+            "version": card.version,
+            "backbone": card.backbone,
+            "precision": card.precision,
+            "size_bytes": self.size_bytes,
+            "trainable_params": card.parameters.trainable,
+            "total_params": card.parameters.total_with_adapters,
+            "parent": card.parent.to_json() if card.parent else None,
+            "created": card.created or None,
+            "training_images": card.training_images,
+            "metrics": self.metrics,
+            "path": str(self.path),
+            "bundled": self.bundled,
+            "active": self.active,
+        }
+
+
+def model_record(model_dir: Path, active: str) -> ModelRecord:
+    """The catalog record of one model folder (card read and validated; weights not loaded)."""
     from .artifact import read_card
 
     card = read_card(model_dir)
     weights = model_dir / card.weights_file
-    metrics = dict(card.metrics)
-    new, parent = card.heldout_dice
-    if new is not None:
-        metrics["heldout_dice_new"] = new
-        metrics["heldout_dice_parent"] = parent
-    if card.validation_dice is not None:
-        metrics.setdefault("val_dice", card.validation_dice)
-    return {
-        "name": card.name,
-        "label": card.display_name,
-        "version": card.version,
-        "backbone": card.backbone,
-        "precision": card.precision,
-        "size_bytes": weights.stat().st_size if weights.is_file() else None,
-        "trainable_params": card.parameters.trainable,
-        "total_params": card.parameters.total_with_adapters,
-        "parent": card.parent.to_json() if card.parent else None,
-        "created": card.created or None,
-        "training_images": card.training_images,
-        "metrics": metrics,
-        "path": str(model_dir.resolve()),
-        "bundled": is_bundled(model_dir),
-        "active": is_active(model_dir, active),
-    }
+    return ModelRecord(card, model_dir.resolve(), weights.stat().st_size if weights.is_file() else None,
+                       is_bundled(model_dir), is_active(model_dir, active))
 
 
 def model_folders() -> list[Path]:
@@ -229,7 +256,7 @@ def model_folders() -> list[Path]:
     return folders
 
 
-def list_models() -> tuple[list[dict], list[str]]:
+def list_models() -> tuple[list[ModelRecord], list[str]]:
     """Bundled and installed models (the active one marked), and one line per unreadable folder."""
     from .errors import ModelLoadError
 
