@@ -22,6 +22,7 @@ from core.io.discover import find_study_files
 from core.io.display import default_presets, render
 from core.io.model_input import model_gray
 from core.io.study import Study, WindowPreset
+from core.store.image_key import pixel_digest
 
 log = logging.getLogger(__name__)
 STUDY_CACHE_SIZE = 4
@@ -97,6 +98,7 @@ class StudyWorker(QObject):
             self._cache.move_to_end(key)
             return self._cache[key]
         study = load_study(path)
+        pixel_digest(study)  # the store's content key, hashed here rather than on the GUI thread
         self._cache[key] = study
         while len(self._cache) > STUDY_CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -7,13 +7,16 @@ variants of each feature and mutate them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from pydicom.uid import DeflatedExplicitVRLittleEndian, generate_uid
 
@@ -164,3 +167,27 @@ FEATURES = {
     "duplicate uid": lambda folder, rng: duplicate_uid_pair(folder, rng.randrange(10**6))[1],
     "odd name": lambda folder, rng: odd_name(folder, rng, rng.randrange(100)),
 }
+
+
+@contextlib.contextmanager
+def read_only_folder(folder: Path):
+    """``folder`` made read-only for real: a read-only bind mount when root (root ignores modes), else chmod."""
+    if os.geteuid() == 0:
+        try:
+            subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError):
+            pytest.skip("running as root without the right to mount: a read-only folder cannot be made")
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True, capture_output=True)
+            yield folder
+        finally:
+            subprocess.run(["umount", str(folder)], check=False, capture_output=True)
+        return
+    modes = {path: path.stat().st_mode for path in [folder, *folder.rglob("*")]}
+    for path in modes:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        yield folder
+    finally:
+        for path, mode in reversed(list(modes.items())):
+            path.chmod(mode)

@@ -58,8 +58,8 @@ def test_register_save_reopen_persists(tmp_path):
     with AnnotationStore(root) as store:
         record = store.register_image(dicom)
         png_record = store.register_image(png)
-        assert record.key == dicom.identifiers.sop_instance_uid
-        assert png_record.key.startswith("sha256:") and len(png_record.key) == len("sha256:") + 16
+        assert record.key == image_key_for(dicom) and record.key.endswith("|" + dicom.identifiers.sop_instance_uid)
+        assert png_record.key.startswith("px:") and len(png_record.key) == len("px:") + 32  # pixels, no UID
         assert png_record.key == image_key_for(png)
         mask = box_mask((dicom.height, dicom.width))
         revision_id = store.save_mask(record.key, mask, source="model", reader="alice", model=MODEL)
@@ -368,6 +368,6 @@ def test_registers_a_study_from_load_study(store):
     path = dicom_path(JPEG_BASELINE)
     study = load_study(path)
     record = store.register_image(study)
-    assert record.key == study.identifiers.sop_instance_uid
+    assert record.key == image_key_for(study) and record.key.endswith("|" + study.identifiers.sop_instance_uid)
     assert (record.height, record.width) == study.pixels.shape
     assert record.spacing == (pytest.approx(study.pixel_spacing_mm) if study.pixel_spacing_mm else None)

@@ -17,6 +17,11 @@ Threads. One SQLite connection, opened with ``check_same_thread=False`` and seri
 viewer calls from the GUI thread only). Several processes may open the same store; SQLite's own
 locking (``BEGIN IMMEDIATE`` + a 5 s busy timeout) serialises their writes.
 
+Identity. Images are found by content, pixel hash plus SOPInstanceUID (``image_key``), never by the
+UID alone; schema-1 stores are migrated (``schema``) and their records claimed by matching images.
+Opening refuses an emptied or missing database next to saved masks, and names a read-only folder
+(``opening``). Paths that are not valid UTF-8 are kept as bytes.
+
 Privacy. Patient/study/series identifiers live in the database only. Log messages name images by a
 short hash of their key (``image_ref``), never by identifiers; errors name them by display name
 (the file name).
@@ -42,7 +47,9 @@ import numpy as np
 
 from .atomic import atomic_write_bytes, fsync_dir, remove_stale_temp_files
 from .errors import StoreError, one_line
+from .image_key import content_key, db_path, legacy_file_key, path_from_db, shown_name, sop_uid
 from .masks import as_binary_mask, decode_mask_png, encode_mask_png
+from .opening import create_database, read_only_reason, refuse_lost_database
 from .schema import MASK_SOURCES, REVIEW_STATUSES, SCHEMA_VERSION, migrate
 
 if TYPE_CHECKING:  # no runtime import: keeps torch out of processes that only touch the store
@@ -53,7 +60,6 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "annotations.sqlite"
 MASK_DIR = "masks"
-HASH_KEY_PREFIX = "sha256:"
 HUMAN_SOURCES = ("edit", "prompt")
 BUSY_TIMEOUT_MS = 5000
 
@@ -91,24 +97,12 @@ def default_reader_name() -> str:
 
 
 def image_key_for(study: Study) -> str:
-    """The stable key of an image: its SOPInstanceUID for DICOM, else ``sha256:`` + 16 hex of the file.
+    """The key a newly registered image gets: its content (``image_key.content_key``).
 
-    The key depends only on the image, not on where the file is, so a moved file keeps its
-    annotations. Raises ``StoreError`` if a file without a UID can't be read.
+    A record migrated from a schema-1 store keeps its old key; ``register_image`` returns the
+    record's key, which is what callers should use.
     """
-    identifiers = getattr(study, "identifiers", None)
-    uid = str(getattr(identifiers, "sop_instance_uid", "") or "").strip()
-    if getattr(study, "kind", "") == "dicom" and uid:
-        return uid
-    path = Path(study.path)
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as error:
-        raise StoreError(f"{path.name}: could not read the file to identify it: {_reason(error)}") from None
-    return HASH_KEY_PREFIX + digest.hexdigest()[:16]
+    return content_key(study)
 
 
 def image_ref(key: str) -> str:
@@ -179,6 +173,20 @@ class ImageRecord:
     spacing_source: str = "none"
     latest_revision_id: int | None = None
     latest_source: str = ""
+    uid_twins: int = 0  # other images with the same SOPInstanceUID but different pixels
+    content_key: str | None = None  # None: a schema-1 record no image has claimed yet
+
+    def made_on(self, study: Study) -> bool:
+        """True unless ``study`` (e.g. the file now at ``path``) is provably another image than this record's."""
+        return self.content_key is None or content_key(study) == self.content_key
+
+    @property
+    def warning(self) -> str:
+        """What the reader must know about this record ('' when nothing)."""
+        if not self.uid_twins:
+            return ""
+        return (f"{self.uid_twins} other image(s) in the store carry the same SOPInstanceUID but different pixels; "
+                "they are kept as separate images (check the study came from the right patient)")
 
 
 @dataclass(frozen=True)
@@ -241,37 +249,51 @@ class AnnotationStore:
             raise StoreError(
                 f"{self.root}: could not create the annotation folder: {_reason(error)}; choose a writable folder"
             ) from None
+        refuse_lost_database(self.db_path, self.mask_dir)
         conn = None
         try:
+            if not self.db_path.exists():
+                create_database(self.db_path, self._prepare)
             conn = sqlite3.connect(
                 str(self.db_path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
-            if mode != "wal":
-                raise StoreError(
-                    f"{self.db_path}: the annotation database cannot use write-ahead logging here (journal mode "
-                    f"{mode}); keep the annotation folder on a local disk"
-                )
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn, str(self.db_path))
+            self._prepare(conn)
         except StoreError:
             if conn is not None:
                 conn.close()
             raise
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, OSError) as error:
             if conn is not None:
                 conn.close()
+            read_only = read_only_reason(self.root, self.db_path)
+            if read_only:
+                raise StoreError(
+                    f"{read_only}; the annotations need a writable folder: make it writable, or choose another "
+                    "folder for the annotation store"
+                ) from None
             raise StoreError(
                 f"{self.db_path}: could not open the annotation database ({_reason(error)}); if the file is "
                 "damaged, restore it from a backup or choose another folder"
             ) from None
         self._conn = conn
+        remove_stale_temp_files(self.root)  # databases of creations that were killed
         removed = remove_stale_temp_files(self.mask_dir)
         if removed:
             log.info("removed %d temporary mask file(s) left by an interrupted save", removed)
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Pragmas and migrations, on a new database (``create_database``) or an existing one."""
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        if mode != "wal":
+            raise StoreError(
+                f"{self.db_path}: the annotation database cannot use write-ahead logging here (journal mode "
+                f"{mode}); keep the annotation folder on a local disk"
+            )
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(conn, str(self.db_path))
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -301,10 +323,17 @@ class AnnotationStore:
     # -- images --------------------------------------------------------------------------------------
 
     def register_image(self, study: Study) -> ImageRecord:
-        """Add an image (or refresh its path and metadata if already known); idempotent."""
-        key = image_key_for(study)
-        path = os.path.abspath(str(study.path))
-        display_name = str(getattr(study, "display_name", "") or Path(path).name)
+        """Add an image (or refresh its path and metadata if already known); idempotent.
+
+        The image is found by content (``image_key``): the same pixels and UID get the same record
+        wherever the file is; a different image with an already known UID gets its own record, and
+        the collision is logged, recorded as an event and added to ``study.warnings``. A record from
+        a schema-1 store is claimed by the first matching image (``_claim_legacy``).
+        """
+        content = content_key(study)
+        uid = sop_uid(study)
+        path = db_path(study.path)
+        display_name = shown_name(str(getattr(study, "display_name", "") or path_from_db(path).name))
         ids = study.identifiers
         spacing = _valid_spacing(study.pixel_spacing_mm) if study.pixel_spacing_mm is not None else None
         spacing_source = str(getattr(study, "spacing_source", "none") or "none") if spacing else "none"
@@ -329,17 +358,21 @@ class AnnotationStore:
             conn = self._db()
             try:
                 with _write_transaction(conn):
-                    old = conn.execute("SELECT path FROM images WHERE key = ?", (key,)).fetchone()
+                    old = conn.execute("SELECT key, path FROM images WHERE content_key = ?", (content,)).fetchone()
                     if old is None:
+                        old = self._claim_legacy(conn, study, content, uid, path)
+                    if old is None:
+                        key = content
                         position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM images").fetchone()[0]
-                        columns = ["key", "position", *values, "registered_at", "updated_at"]
-                        params = [key, position, *values.values(), now, now]
+                        columns = ["key", "content_key", "sop_uid", "position", *values, "registered_at", "updated_at"]
+                        params = [key, content, uid, position, *values.values(), now, now]
                         conn.execute(
                             f"INSERT INTO images ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                             params,
                         )
                         self._event(conn, "register", key, None, "", "")
                     else:
+                        key = old["key"]
                         assignments = ", ".join(f"{column} = ?" for column in values)
                         conn.execute(
                             f"UPDATE images SET {assignments}, updated_at = ? WHERE key = ?",
@@ -347,13 +380,47 @@ class AnnotationStore:
                         )
                         if old["path"] != path:
                             self._event(conn, "move", key, None, "", "")
+                    twins = _uid_twins(conn, uid, key)
+                    if twins and old is None:
+                        self._event(conn, "uid_collision", key, None, "", f"{twins} other image(s) share the UID")
             except sqlite3.Error as error:
                 raise StoreError(f"could not register {display_name}: {_db_reason(error)}") from None
             if old is None:
                 log.info("registered image %s", image_ref(key))
             record = self.get_image(key)
         assert record is not None
+        if record.warning:
+            log.warning("image %s: %s", image_ref(key), record.warning)
+            warnings = getattr(study, "warnings", None)
+            if isinstance(warnings, list) and record.warning not in warnings:
+                warnings.append(record.warning)
         return record
+
+    def _claim_legacy(self, conn: sqlite3.Connection, study: Study, content: str, uid: str,
+                      path: str | bytes) -> sqlite3.Row | None:
+        """The schema-1 record this image was annotated as, now bound to its content; else None.
+
+        DICOM: same UID and size, and the record's file is this one or gone (a record whose file is
+        still there under another name was made on that file, which may be a different image with
+        the same UID). PNG/JPEG: the old key is the hash of the file's bytes, so the match is exact.
+        """
+        if conn.execute("SELECT 1 FROM images WHERE content_key IS NULL LIMIT 1").fetchone() is None:
+            return None
+        if uid:
+            rows = conn.execute(
+                "SELECT key, path FROM images WHERE content_key IS NULL AND sop_uid = ? AND width = ? AND height = ? "
+                "ORDER BY position", (uid, int(study.width), int(study.height)),
+            ).fetchall()
+            row = next((r for r in rows if r["path"] == path or not path_from_db(r["path"]).is_file()), None)
+        else:
+            legacy = legacy_file_key(study.path)
+            row = None if legacy is None else conn.execute(
+                "SELECT key, path FROM images WHERE content_key IS NULL AND key = ?", (legacy,)
+            ).fetchone()
+        if row is not None:
+            conn.execute("UPDATE images SET content_key = ? WHERE key = ?", (content, row["key"]))
+            self._event(conn, "claim", row["key"], None, "", "schema-1 record bound to the image's content")
+        return row
 
     def get_image(self, key: str) -> ImageRecord | None:
         with self._lock:
@@ -369,7 +436,9 @@ class AnnotationStore:
         sql = f"""
             SELECT i.*, r.status AS review_status, r.note AS review_note, r.reader AS review_reader,
                    r.updated_at AS review_updated_at, m.id AS rev_id, m.source AS rev_source,
-                   m.first_model_name, m.first_model_version, m.first_model_precision
+                   m.first_model_name, m.first_model_version, m.first_model_precision,
+                   (SELECT COUNT(*) FROM images t WHERE i.sop_uid != '' AND t.sop_uid = i.sop_uid
+                    AND t.key != i.key) AS uid_twins
             FROM images i
             LEFT JOIN reviews r ON r.image_key = i.key
             LEFT JOIN revisions m ON m.id = (SELECT MAX(id) FROM revisions WHERE image_key = i.key)
@@ -737,7 +806,7 @@ def _image_record(row: sqlite3.Row) -> ImageRecord:
         spacing = (float(row["spacing_row_mm"]), float(row["spacing_col_mm"]))
     return ImageRecord(
         key=row["key"],
-        path=Path(row["path"]),
+        path=path_from_db(row["path"]),
         display_name=row["display_name"],
         kind=row["kind"],
         status=row["review_status"] or "unreviewed",
@@ -759,7 +828,15 @@ def _image_record(row: sqlite3.Row) -> ImageRecord:
         spacing_source=row["spacing_source"],
         latest_revision_id=row["rev_id"],
         latest_source=row["rev_source"] or "",
+        uid_twins=int(row["uid_twins"] or 0),
+        content_key=row["content_key"],
     )
+
+
+def _uid_twins(conn: sqlite3.Connection, uid: str, key: str) -> int:
+    if not uid:
+        return 0
+    return int(conn.execute("SELECT COUNT(*) FROM images WHERE sop_uid = ? AND key != ?", (uid, key)).fetchone()[0])
 
 
 _FULL = "No space left on device"

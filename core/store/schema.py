@@ -86,7 +86,19 @@ _V1 = [
     "CREATE INDEX events_by_image ON events(image_key, id)",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+# Version 2 (issue 12): images are identified by content. ``content_key`` is the pixel hash plus the
+# SOPInstanceUID (``image_key.content_key``); two different images that share a UID no longer share a
+# record. Rows written by version 1 keep their key (masks, reviews and events point to it) and get
+# ``content_key`` NULL until a matching image is opened and claims the row (``image_key``).
+_V2 = [
+    "ALTER TABLE images ADD COLUMN content_key TEXT",
+    "ALTER TABLE images ADD COLUMN sop_uid TEXT NOT NULL DEFAULT ''",
+    "UPDATE images SET sop_uid = key WHERE kind = 'dicom' AND key NOT LIKE 'sha256:%'",
+    "CREATE UNIQUE INDEX images_by_content ON images(content_key) WHERE content_key IS NOT NULL",
+    "CREATE INDEX images_by_uid ON images(sop_uid) WHERE sop_uid != ''",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

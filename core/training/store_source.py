@@ -44,6 +44,10 @@ def reviewed_images(store_root: str | Path, problems: list[str]):
             except StudyReadError as error:
                 problems.append(f"image {reference}: {error}; skipped")
                 continue
+            if not record.made_on(study):  # the file was replaced: its mask belongs to another image
+                problems.append(f"image {reference} ({record.display_name}): the file now holds a different image "
+                                "than the one annotated; skipped")
+                continue
             gray = model_gray(study)
             if gray.shape != mask.shape:
                 problems.append(f"image {reference} ({record.display_name}): mask size differs from the image; skipped")
