@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("ADAQAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT))
 
 from core.evaluation.runner import Evaluation, HeldOutImage, compare, evaluate_images, manifest_images  # noqa: E402
@@ -111,7 +112,7 @@ def main() -> int:
         "what": "Dice at full resolution, automatic prompt (whole-image box); first model = reference for paired Wilcoxon",
         "sets": {name: SETS[name][0] for name in args.sets},
         "synthetic": {"seed": SYNTHETIC_SEED, "config": {k: v for k, v in vars(SYNTHETIC).items() if k.startswith("opacity")}},
-        "machine": f"{platform.node()} {platform.machine()} ({__import__('os').cpu_count()} cores)",
+        "machine": f"{platform.node()} {platform.machine()} ({os.cpu_count()} cores)",
         "results": [{k: v for k, v in row.items() if k != "evaluations"} for row in results],
     }, indent=1, default=float), encoding="utf-8")
     print(f"\nwritten {args.json_out}")
