@@ -7,15 +7,23 @@ import sys
 from ..models.errors import ModelLoadError
 from ..models.loading import LoadedModel, load_model
 from ..runtime import choose_device, set_threads
+from ..safe_text import one_line
 
 
 def add_runtime_options(parser) -> None:
     parser.add_argument("--device", default=None, help="cpu (default), cuda or auto")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch and ONNX Runtime)")
+    parser.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
+                        help="inference runtime; auto = ONNX Runtime for INT8 models that carry it (default)")
+
+
+def say(kind: str, message: str) -> None:
+    """One ``kind: message`` line on stderr, escaped so file names cannot drive the terminal."""
+    print(f"{kind}: {one_line(message)}", file=sys.stderr)
 
 
 def fail(message: str, status: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    say("error", message)
     return status
 
 
@@ -25,7 +33,7 @@ def open_model(name_or_path: str | None, args) -> tuple[LoadedModel, str]:
 
     device = choose_device(args.device)
     set_threads(args.threads)
-    return load_model(name_or_path or active_model(), device=device), device
+    return load_model(name_or_path or active_model(), device=device, runtime=getattr(args, "runtime", "auto")), device
 
 
-__all__ = ["ModelLoadError", "add_runtime_options", "fail", "open_model"]
+__all__ = ["ModelLoadError", "add_runtime_options", "fail", "open_model", "say"]

@@ -6,7 +6,7 @@ import json
 import sys
 
 from ..training.manifest import ManifestError, read_manifest
-from .common import ModelLoadError, add_runtime_options, fail, open_model
+from .common import ModelLoadError, add_runtime_options, fail, open_model, say
 
 PROMPTS = ("auto", "box")  # core.evaluation.runner.PROMPTS; imported lazily with the image readers
 
@@ -33,7 +33,7 @@ def run(args) -> int:
     except ManifestError as error:
         return fail(str(error))
     for problem in manifest.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+        say("warning", problem)
     samples = manifest.split(args.split)[: args.limit]
     if not samples:
         return fail(f"{args.data}: no usable rows in split '{args.split}'")
@@ -45,7 +45,7 @@ def run(args) -> int:
             return fail(str(error))
         evaluation = evaluate(loaded, samples, args.prompt, device, _progress if not args.json else None)
         for problem in evaluation.problems:
-            print(f"warning: {problem}", file=sys.stderr)
+            say("warning", problem)
         evaluations.append(evaluation)
     comparison = compare(evaluations[0], evaluations[1]) if len(evaluations) == 2 else None
     if args.json:

@@ -28,6 +28,8 @@ def add_parser(sub) -> None:
     export = actions.add_parser("export", help="write a model as one verified file (.adaqat-model)")
     export.add_argument("model", help="a bundled model's name or a model folder")
     export.add_argument("out", help="the package file to write")
+    onnx = actions.add_parser("onnx", help="add the ONNX Runtime form (encoder/decoder graphs) to an INT8 model")
+    onnx.add_argument("model", help="a model folder (or an installed model's folder name)")
     imported = actions.add_parser("import", help="verify a .adaqat-model file and install the model in it")
     imported.add_argument("package", help="the package file")
     imported.add_argument("--sha256", default=None, help="the file's sha256 as printed by export (checked first)")
@@ -65,6 +67,12 @@ def run(args) -> int:
         elif action == "export":
             written, digest = export_package(model_folder(args.model), args.out)
             print(f"exported: {written}\nsha256: {digest}")
+        elif action == "onnx":
+            from ..models.onnx_export import add_onnx_form
+
+            field = add_onnx_form(model_folder(args.model))
+            sizes = ", ".join(f"{part} {g['bytes'] / 2**20:.1f} MB" for part, g in field["graphs"].items())
+            print(f"ONNX Runtime form written ({sizes})")
         elif action == "import":
             installed = import_package(args.package, args.sha256)
             if args.activate:

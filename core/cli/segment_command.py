@@ -1,4 +1,8 @@
-"""``adaqat segment``: automatic lung masks for files and folders, one PNG per image."""
+"""``adaqat segment``: automatic lung masks for files and folders, one PNG per image.
+
+Inputs are never written over and no two inputs share a mask name (``output_names``); a file that
+cannot be read or a mask that cannot be written is one ``error:`` line and the batch goes on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from .common import ModelLoadError, add_runtime_options, fail, open_model
+from .common import ModelLoadError, add_runtime_options, fail, open_model, say
+from .output_names import plan_outputs
 
 
 def add_parser(sub) -> None:
@@ -21,11 +26,15 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..export import ExportError
     from ..export.mask_png import export_mask_png
     from ..io import StudyReadError, load_study
     from ..io.model_input import model_gray
     from ..segment.predictor import Predictor
 
+    problem = _out_problem(args.out)
+    if problem:
+        return fail(problem)
     try:
         loaded, device = open_model(args.model, args)
     except (ModelLoadError, RuntimeError) as error:
@@ -33,28 +42,31 @@ def run(args) -> int:
     files, missing = _collect(args.inputs)
     failures = len(missing)
     for line in missing:
-        print(f"error: {line}", file=sys.stderr)
+        say("error", line)
     if not files and not missing:
         return fail("no DICOM, PNG or JPEG files found in the given inputs", 1)
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return fail(f"{args.out}: could not create the output folder ({error.strerror or error}); choose a folder you can write to")
+    outputs = plan_outputs(files, args.out)
     predictor = Predictor(loaded, device=device)
-    used_names: set[str] = set()
     for path in files:
         start = time.perf_counter()
         try:
             study = load_study(path)
         except StudyReadError as error:
-            print(f"error: {error}", file=sys.stderr)
+            say("error", str(error))
             failures += 1
             continue
         for warning in study.warnings:
-            print(f"warning: {path}: {warning}", file=sys.stderr)
+            say("warning", f"{path}: {warning}")
         result = predictor.segment(model_gray(study))
-        out_path = args.out / _unique_name(path, used_names)
+        out_path = outputs[path]
         try:
             export_mask_png(result.mask, out_path)
-        except OSError as error:
-            print(f"error: {out_path}: could not write the mask ({error.strerror or error})", file=sys.stderr)
+        except ExportError as error:  # read-only folder, a folder in the way, disk full, a name too long
+            say("error", f"{path}: the mask was not written: {error}")
             failures += 1
             continue
         if args.json:
@@ -69,18 +81,16 @@ def run(args) -> int:
     return 1 if failures else 0
 
 
+def _out_problem(out: Path) -> str:
+    """Why ``--out`` cannot hold the masks ('' when it can, or does not exist yet)."""
+    if out.exists() and not out.is_dir():
+        return f"{out}: --out is a file, not a folder; give a folder for the mask PNGs"
+    return ""
+
+
 def _collect(inputs: list[str]) -> tuple[list[Path], list[str]]:
     from ..io.discover import find_study_files
 
     existing = [Path(p) for p in inputs if Path(p).exists()]
     missing = [f"{p}: no such file or folder" for p in inputs if not Path(p).exists()]
     return find_study_files(existing), missing
-
-
-def _unique_name(path: Path, used: set[str]) -> str:
-    """``x.dcm`` -> ``x.png``; a second input with the same stem gets ``x-2.png``."""
-    name, counter = f"{path.stem}.png", 2
-    while name in used:
-        name, counter = f"{path.stem}-{counter}.png", counter + 1
-    used.add(name)
-    return name

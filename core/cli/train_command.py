@@ -19,7 +19,7 @@ from ..training.manifest import ManifestError
 from ..training.pipeline import PROFILES, TrainConfig, resolve_profile, train
 from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
 from ..training.stage1 import Stage1Config
-from .common import add_runtime_options, fail
+from .common import add_runtime_options, fail, say
 
 QAT_POLICIES = ("paper", "merged")
 DECODER_LR_ADAPTER, DECODER_LR_BASE = 5e-4, 5e-5
@@ -207,7 +207,7 @@ def run_prepare(args) -> int:
         splits[split], split_problems = load_examples(manifest.split(split), size)
         problems += split_problems
     for problem in problems:
-        print(f"warning: {problem}", file=sys.stderr)
+        say("warning", problem)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_example_cache(args.out, splits)
     print(f"{args.out}: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()) + f" examples at {size} px")

@@ -18,6 +18,7 @@ from ..io import StudyReadError, load_study
 from ..io.model_input import model_gray
 from ..models.loading import LoadedModel
 from ..segment.predictor import Predictor
+from ..training.example import mask_labels
 from ..training.manifest import Sample
 from .metrics import image_metrics
 from .stats import paired_wilcoxon
@@ -70,7 +71,8 @@ def manifest_images(samples: list[Sample], problems: list[str]):
         if truth is None or truth.shape != (study.height, study.width):
             problems.append(f"{sample.mask}: mask unreadable or not the image's size; skipped")
             continue
-        yield HeldOutImage(sample.id, model_gray(study), truth, study.pixel_spacing_mm)
+        # Anti-aliased or JPEG masks hold values between 0 and 255: cut as training cuts them.
+        yield HeldOutImage(sample.id, model_gray(study), mask_labels(truth), study.pixel_spacing_mm)
 
 
 def evaluate_images(loaded: LoadedModel, images, prompt: str = "auto", device: str = "cpu",

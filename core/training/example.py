@@ -9,9 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import zipfile
+
 import numpy as np
 
 LUNG, IGNORE = 255, 127
+CACHE_PARTS = ("images", "masks", "regions", "ids")
+# Reader masks are 0/127/255, but exported, anti-aliased or JPEG-compressed ones hold every value in
+# between: >= 192 is lung, 64..191 ignore (the uncertain edge), below 64 background. Training and
+# evaluation use the same cut, so neither throws such masks away nor reads them differently.
+LUNG_FROM, IGNORE_FROM = 192, 64
+
+
+def mask_labels(mask: np.ndarray) -> np.ndarray:
+    """A reader's mask (any 8-bit values) as uint8 labels 0 / 127 (ignore) / 255 (lung)."""
+    return np.where(mask >= LUNG_FROM, LUNG, np.where(mask >= IGNORE_FROM, IGNORE, 0)).astype(np.uint8)
 
 
 @dataclass
@@ -33,12 +45,28 @@ def save_example_cache(path: str | Path, splits: dict[str, list[Example]]) -> No
 
 
 def load_example_cache(path: str | Path) -> dict[str, list[Example]]:
-    with np.load(path, allow_pickle=False) as data:
-        splits = sorted({key.rsplit("_", 1)[0] for key in data.files})
-        return {
-            split: [
-                Example(str(i), img, msk, (int(r[0]), int(r[1])))
-                for i, img, msk, r in zip(data[f"{split}_ids"], data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_regions"])
-            ]
-            for split in splits
-        }
+    """The examples of a cache file; ValueError (one line) for a damaged or incomplete cache."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return _read_cache(data)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+        raise ValueError(f"{path}: not a usable example cache ({reason}); rebuild it with adaqat prepare") from None
+
+
+def _read_cache(data) -> dict[str, list[Example]]:
+    splits = sorted({key.rsplit("_", 1)[0] for key in data.files})
+    for split in splits:
+        missing = [f"{split}_{part}" for part in CACHE_PARTS if f"{split}_{part}" not in data.files]
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing)}")
+        counts = {len(data[f"{split}_{part}"]) for part in CACHE_PARTS}
+        if len(counts) != 1:
+            raise ValueError(f"split {split} has {sorted(counts)} entries in its parts")
+    return {
+        split: [
+            Example(str(i), img, msk, (int(r[0]), int(r[1])))
+            for i, img, msk, r in zip(data[f"{split}_ids"], data[f"{split}_images"], data[f"{split}_masks"], data[f"{split}_regions"])
+        ]
+        for split in splits
+    }

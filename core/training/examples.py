@@ -15,13 +15,13 @@ import numpy as np
 from ..io import StudyReadError, load_study
 from ..io.model_input import model_gray
 from ..segment.preprocess import letterbox_image
-from .example import IGNORE, LUNG, Example
+from .example import Example, mask_labels
 from .manifest import Sample
 
 
 def example_from_arrays(example_id: str, gray: np.ndarray, mask: np.ndarray, size: int) -> Example:
     padded, box = letterbox_image(gray, size)
-    mask = np.where(mask >= 192, LUNG, np.where(mask >= 64, IGNORE, 0)).astype(np.uint8)
+    mask = mask_labels(mask)
     padded_mask, _ = letterbox_image(mask, size, interpolation=cv2.INTER_NEAREST)
     return Example(example_id, padded, padded_mask, box.resized_hw)
 

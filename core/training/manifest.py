@@ -8,6 +8,8 @@ skipped; it never stops a run.
 from __future__ import annotations
 
 import csv
+import io
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,11 +41,8 @@ class Manifest:
 
 def read_manifest(path: str | Path) -> Manifest:
     path = Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as error:
-        raise ManifestError(f"{path}: cannot open the manifest ({error.strerror or error})") from None
-    with handle:
+    text, note = _read_text(path)
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         columns = reader.fieldnames or []
         lacking = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -56,7 +55,34 @@ def read_manifest(path: str | Path) -> Manifest:
                 problems.append(f"{path}:{row_number}: {problem}; row skipped")
             else:
                 samples.append(sample)
-    return Manifest(path, samples, problems)
+    return Manifest(path, samples, ([note] if note else []) + problems)
+
+
+def _read_text(path: Path) -> tuple[str, str]:
+    """The manifest's text and a note when it was not UTF-8.
+
+    Spreadsheets on Windows save CSV as Latin-1 / cp1252; its bytes then decode as Latin-1 (every byte
+    is a character there), so accented file names still resolve. A pipe or device is refused, never
+    read (it would block).
+    """
+    try:
+        if not path.is_dir() and path.exists() and not stat.S_ISREG(path.stat().st_mode):
+            raise ManifestError(f"{path}: the manifest is not a regular file (a pipe or device); give the CSV file")
+        data = path.read_bytes()
+    except OSError as error:
+        raise ManifestError(f"{path}: cannot open the manifest ({error.strerror or error})") from None
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError:
+        return data.decode("cp1252" if _is_cp1252(data) else "latin-1"), f"{path}: not UTF-8; read as Latin-1 (Windows-1252)"
+
+
+def _is_cp1252(data: bytes) -> bool:
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _sample_from_row(base: Path, row: dict, row_number: int) -> tuple[Sample | None, str]:
