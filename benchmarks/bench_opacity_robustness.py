@@ -113,6 +113,8 @@ def main() -> int:
         "sets": {name: SETS[name][0] for name in args.sets},
         "synthetic": {"seed": SYNTHETIC_SEED, "config": {k: v for k, v in vars(SYNTHETIC).items() if k.startswith("opacity")}},
         "machine": f"{platform.node()} {platform.machine()} ({os.cpu_count()} cores)",
+        "reused_from": [{"file": str(path), "machine": json.loads(path.read_text(encoding="utf-8")).get("machine")}
+                        for path in args.reuse],
         "results": [{k: v for k, v in row.items() if k != "evaluations"} for row in results],
     }, indent=1, default=float), encoding="utf-8")
     print(f"\nwritten {args.json_out}")
