@@ -3,6 +3,10 @@
 - Fuzz: thousands of mutated copies of the 9 shared DICOMs (plus the non-radiographs relabelled DX,
   a chest JPEG, a mask PNG and a 16-bit PNG), each read in a worker process with a 10 s bound:
   loaded / refused with a one-line message naming the file / other exception / crashed / hung.
+- Feature fuzz: files built feature by feature (Pixel Padding, 32-bit, deflate, EXIF orientation, a JPEG
+  size header after padding, duplicate SOPInstanceUIDs, odd names, FIFOs; tests/reliability_files.py),
+  intact and under every mutation; the worker also registers each loaded study in a store and checks
+  that no record shows a mask made on other pixels.
 - Very large image: an 8000x8000 16-bit DICOM opened, turned into the model input, letterboxed to
   256 and rendered for display, peak RSS after each step.
 - Annotation store: hundreds of writers (register, save masks, review) SIGKILLed at random moments;
@@ -14,8 +18,9 @@
 - ``--real-disk-full`` (needs root): a 4 MB tmpfs really runs out of space under the store and
   under a model save; nothing corrupt is registered and the error says so.
 
-    python benchmarks/bench_reliability.py [--fuzz-cases 8000] [--store-rounds 250] [--model-rounds 100]
-        [--train-rounds 3] [--real-disk-full] [--json-out benchmarks/results/reliability.json]
+    python benchmarks/bench_reliability.py [--fuzz-cases 8000] [--feature-cases 2000] [--store-rounds 250]
+        [--model-rounds 100] [--train-rounds 3] [--real-disk-full] [--only fuzz,features,...]
+        [--json-out benchmarks/results/reliability.json]
 """
 
 from __future__ import annotations
@@ -47,26 +52,27 @@ def section(title: str) -> None:
 # --- fuzz ------------------------------------------------------------------------------------------
 
 
-def bench_fuzz(cases: int, seed: int, work: Path) -> dict:
-    from tests.test_reliability_fuzz import CASE_TIMEOUT_S, corpus, run_fuzz
+def bench_fuzz(cases: int, seed: int, work: Path, features: bool = False) -> dict:
+    from tests.test_reliability_fuzz import CASE_TIMEOUT_S, corpus, make_feature_case, run_fuzz
 
-    sources = corpus(work)
+    sources = None if features else corpus(work)
     started = time.perf_counter()
 
     def progress(done, report):
         if done % 1000 == 0:
             print(f"  {done} cases, {dict(report.counts)}", flush=True)
 
-    report = run_fuzz(sources, cases, work, seed=seed, progress=progress)
+    report = run_fuzz(sources, cases, work, seed=seed, progress=progress, make=make_feature_case if features else None)
     elapsed = time.perf_counter() - started
     summary = report.to_json()
-    summary.update({"seed": seed, "sources": [s.name for s in sources], "case_time_bound_s": CASE_TIMEOUT_S,
-                    "elapsed_s": round(elapsed, 1), "cases_per_s": round(cases / elapsed, 1),
-                    "refusal_kinds": len(report.refusal_examples)})
-    print(f"{'mutation':<12}{'loaded':>8}{'refused':>9}{'other':>7}")
-    for kind, counts in summary["by_mutation"].items():
+    summary.update({"seed": seed, "sources": sorted(summary["by_source"]) if features else [s.name for s in sources],
+                    "case_time_bound_s": CASE_TIMEOUT_S, "elapsed_s": round(elapsed, 1),
+                    "cases_per_s": round(cases / elapsed, 1), "refusal_kinds": len(report.refusal_examples)})
+    table = summary["by_source"] if features else summary["by_mutation"]
+    print(f"{'feature' if features else 'mutation':<18}{'loaded':>8}{'refused':>9}{'other':>7}")
+    for kind, counts in table.items():
         other = sum(v for k, v in counts.items() if k not in ("loaded", "refused"))
-        print(f"{kind:<12}{counts.get('loaded', 0):>8}{counts.get('refused', 0):>9}{other:>7}")
+        print(f"{kind:<18}{counts.get('loaded', 0):>8}{counts.get('refused', 0):>9}{other:>7}")
     print(f"{cases} cases in {elapsed:.0f} s: loaded {summary['loaded']}, refused with message "
           f"{summary['refused_with_message']}, refused without file name {summary['refused_without_file_name']}, "
           f"other exception {summary['unexpected_exception']}, crashed {summary['crashed']}, hung {summary['hung']}; "
@@ -249,6 +255,8 @@ def bench_real_disk_full(work: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fuzz-cases", type=int, default=8000)
+    parser.add_argument("--feature-cases", type=int, default=2000)
+    parser.add_argument("--only", default="", help="comma-separated sections to run (default: all)")
     parser.add_argument("--store-rounds", type=int, default=250)
     parser.add_argument("--rounds-per-store", type=int, default=25)
     parser.add_argument("--model-rounds", type=int, default=100)
@@ -271,13 +279,14 @@ def main() -> int:
         work = Path(tmp)
         for name, run in [
             ("fuzz", lambda d: bench_fuzz(args.fuzz_cases, args.seed, d)),
+            ("features", lambda d: bench_fuzz(args.feature_cases, args.seed, d, features=True)),
             ("large_image", None if args.skip_large else bench_large),
             ("store_sigkill", lambda d: bench_store(args.store_rounds, args.rounds_per_store, args.seed, d)),
             ("model_dir_sigkill", lambda d: bench_model_dirs(args.model_rounds, d)),
             ("train_sigkill", (lambda d: bench_train_kills(args.train_rounds, args.seed, d)) if args.train_rounds else None),
             ("real_disk_full", bench_real_disk_full if args.real_disk_full else None),
         ]:
-            if run is None:
+            if run is None or (args.only and name not in args.only.split(",")):
                 continue
             section(name)
             folder = work / name
@@ -285,14 +294,18 @@ def main() -> int:
             report[name] = run(folder)
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
 
-    fuzz = report["fuzz"]
-    failures = (fuzz["crashed"] + fuzz["hung"] + fuzz["unexpected_exception"] + fuzz["refused_without_file_name"]
-                + report.get("train_sigkill", {}).get("lost_or_unloadable", 0))
     section("summary")
     print(f"{'check':<34}{'runs':>8}{'failures':>10}")
-    print(f"{'fuzz (crash/hang/other)':<34}{fuzz['cases']:>8}{failures:>10}")
-    print(f"{'store SIGKILL (lost/corrupt)':<34}{report['store_sigkill']['rounds']:>8}{0:>10}")
-    print(f"{'model dir SIGKILL (lost/corrupt)':<34}{report['model_dir_sigkill']['rounds']:>8}{0:>10}")
+    failures = report.get("train_sigkill", {}).get("lost_or_unloadable", 0)
+    for name in ("fuzz", "features"):
+        if name in report:
+            fuzz = report[name]
+            bad = fuzz["crashed"] + fuzz["hung"] + fuzz["unexpected_exception"] + fuzz["refused_without_file_name"]
+            failures += bad
+            print(f"{name + ' (crash/hang/other)':<34}{fuzz['cases']:>8}{bad:>10}")
+    for name, label in (("store_sigkill", "store SIGKILL (lost/corrupt)"), ("model_dir_sigkill", "model dir SIGKILL (lost/corrupt)")):
+        if name in report:
+            print(f"{label:<34}{report[name]['rounds']:>8}{0:>10}")
     if "train_sigkill" in report:
         print(f"{'adaqat train SIGKILL (lost)':<34}{report['train_sigkill']['rounds']:>8}"
               f"{report['train_sigkill']['lost_or_unloadable']:>10}")

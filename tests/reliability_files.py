@@ -162,11 +162,14 @@ FEATURES = {
     "deflate": lambda folder, rng: deflated_dx(folder, f"defl{rng.randrange(10**6)}.dcm",
                                                keep=rng.choice([1.0, 0.9, 0.5, 0.2]), seed=rng.randrange(100)),
     "exif": lambda folder, rng: exif_jpeg(folder, rng.randrange(1, 9), f"exif{rng.randrange(10**6)}.jpg"),
-    "jpeg size padding": lambda folder, rng: padded_size_jpeg(folder, f"pad{rng.randrange(10**6)}.jpg",
+    "jpeg-size-padding": lambda folder, rng: padded_size_jpeg(folder, f"pad{rng.randrange(10**6)}.jpg",
                                                               fill=rng.random() < 0.5),
-    "duplicate uid": lambda folder, rng: duplicate_uid_pair(folder, rng.randrange(10**6))[1],
-    "odd name": lambda folder, rng: odd_name(folder, rng, rng.randrange(100)),
+    "duplicate-uid": lambda folder, rng: duplicate_uid_pair(folder, rng.randrange(10**6))[1],
+    "odd-name": lambda folder, rng: odd_name(folder, rng, rng.randrange(100)),
+    "fifo": lambda folder, rng: fifo(folder, f"pipe{rng.randrange(10**6)}" + rng.choice([".dcm", ".png", ""])),
 }
+# Features whose intact files must open (the others must be refused even intact).
+LOADABLE_FEATURES = frozenset({"padding", "32-bit", "exif", "duplicate-uid", "odd-name"})
 
 
 @contextlib.contextmanager

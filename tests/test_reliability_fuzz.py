@@ -1,4 +1,6 @@
-"""Bad input at scale: a mutation fuzzer over the real shared files, header fuzzing, a very large image.
+"""Bad input at scale: a mutation fuzzer over the real shared files and over files built feature by
+feature (padding, 32-bit, deflate, EXIF, JPEG size header, duplicate UIDs, odd names, FIFOs; see
+tests/reliability_files.py), header fuzzing, a very large image.
 
 tests/test_io_bad_input.py covers the named bad inputs and a small in-process fuzz. Here each case
 runs in a worker *process* with a per-case time bound, so a hang or a hard crash (segfault in a
@@ -8,6 +10,10 @@ decoder, memory blow-up) is caught and counted instead of taking the test run do
 - refused: ``StudyReadError`` with a one-line message naming the file;
 - bad_message / error: refused without naming the file, or any other exception (must be 0);
 - crashed: the worker process died (must be 0); hung: over the time bound (must be 0).
+
+Every loaded study is also registered in the worker's annotation store and given a mask: a record
+that already has a mask must have been made on the same pixels (mutated copies share their
+source's SOPInstanceUID, so this checks the store's content keys over thousands of collisions).
 
 The same harness runs thousands of cases in ``benchmarks/bench_reliability.py``.
 """
@@ -36,6 +42,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.io import Study, StudyReadError, load_study
+from core.safe_text import one_line
+from tests.reliability_files import FEATURES, LOADABLE_FEATURES
 from tests.shared_data import shared_data_dir, write_dicom
 
 REPO = Path(__file__).resolve().parents[1]
@@ -301,29 +309,62 @@ def make_case(sources: list[Source], seed: int, index: int, work_dir: Path) -> t
     return path, f"{source.name} {label}"
 
 
+FEATURE_NAMES = sorted(FEATURES)
+FEATURE_STEPS = ("intact", *MUTATIONS)  # each feature intact, then under every mutation
+
+
+def make_feature_case(seed: int, index: int, work_dir: Path) -> tuple[Path, str]:
+    """Case ``index`` of the feature fuzz: a file built with one feature, intact or mutated once."""
+    rng = random.Random(seed * 1_000_003 + index)
+    feature = FEATURE_NAMES[index % len(FEATURE_NAMES)]
+    step = FEATURE_STEPS[(index // len(FEATURE_NAMES)) % len(FEATURE_STEPS)]
+    path = FEATURES[feature](work_dir, rng)
+    source = Source(feature, b"", path.suffix.lower() if path.suffix.lower() in (".png", ".jpg") else ".dcm")
+    if step == "intact" or feature == "fifo" or (not source.is_dicom and step not in IMAGE_MUTATIONS):
+        return path, f"{feature} intact"
+    built = Source(feature, path.read_bytes(), source.suffix)
+    try:
+        data, label = mutate(built, rng, step, work_dir)
+    except Exception:  # pydicom cannot parse this file to set a value (a cut deflate stream): flip bytes instead
+        data, label = mutate(built, rng, "flip", work_dir)
+    path.write_bytes(data)
+    return path, f"{feature} {label}"
+
+
 # --- the worker process -------------------------------------------------------------------------
 
 WORKER = textwrap.dedent(
     """
-    import json, resource, sys, time, traceback
+    import json, os, resource, sys, tempfile, time, traceback
     limit = int(sys.argv[1])
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import numpy as np
     from core.io import Study, StudyReadError, load_study
     from core.io.display import render
     from core.io.model_input import model_gray
+    from core.store import AnnotationStore
+    from core.store.image_key import content_key
+    store, masked = AnnotationStore(tempfile.mkdtemp(prefix="fuzz-store-")), set()
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
-        path = line.rstrip("\\n")
+        try:
+            path = os.fsdecode(bytes.fromhex(line.strip()))  # hex: names may hold CR, LF, any byte
+        except ValueError:
+            path = line.rstrip("\\n")  # a plain path typed by hand
         started = time.perf_counter()
         try:
             study = load_study(path)
             assert isinstance(study, Study), type(study)
-            assert study.pixels.ndim == 2 and study.pixels.dtype == np.float32, (study.pixels.shape, study.pixels.dtype)
+            assert study.pixels.ndim == 2 and study.pixels.dtype in (np.float32, np.float64), (study.pixels.shape, study.pixels.dtype)
             assert np.isfinite(study.pixels).all(), "non-finite pixels"
             shown = render(study)
             gray = model_gray(study)
             assert shown.dtype == np.uint8 and gray.dtype == np.uint8 and gray.shape == study.pixels.shape
+            record = store.register_image(study)
+            assert record.made_on(study) and (not record.has_mask or content_key(study) in masked), "mask of another image"
+            if not record.has_mask:
+                store.save_mask(record.key, np.ones((study.height, study.width), np.uint8), source="edit", reader="fuzz")
+                masked.add(content_key(study))
             status, message = "loaded", ";".join(study.warnings)
         except StudyReadError as error:
             status, message = "refused", str(error)
@@ -341,6 +382,8 @@ class FuzzReport:
     seconds: list[float] = field(default_factory=list)
     by_kind: dict[str, Counter] = field(default_factory=dict)
     refusal_examples: dict[str, str] = field(default_factory=dict)
+    by_source: dict[str, Counter] = field(default_factory=dict)  # source file, or built feature
+    intact: dict[str, Counter] = field(default_factory=dict)  # feature fuzz: unmutated files per feature
 
     @property
     def cases(self) -> int:
@@ -359,6 +402,8 @@ class FuzzReport:
             "max_case_seconds": round(ordered[-1], 3) if ordered else None,
             "p99_case_seconds": round(ordered[int(0.99 * (len(ordered) - 1))], 3) if ordered else None,
             "by_mutation": {k: dict(v) for k, v in sorted(self.by_kind.items())},
+            "by_source": {k: dict(v) for k, v in sorted(self.by_source.items())},
+            "intact_by_feature": {k: dict(v) for k, v in sorted(self.intact.items())},
             "failures": self.failures[:50],
         }
 
@@ -407,7 +452,7 @@ class FuzzWorker:
             self.start()
         started = time.perf_counter()
         try:
-            self.process.stdin.write(f"{path}\n")
+            self.process.stdin.write(os.fsencode(path).hex() + "\n")
             self.process.stdin.flush()
             line = self.lines.get(timeout=self.timeout_s)
         except queue.Empty:
@@ -423,25 +468,30 @@ class FuzzWorker:
         return json.loads(line)
 
 
-def run_fuzz(sources: list[Source], cases: int, work_dir: Path, seed: int = 0, worker: FuzzWorker | None = None,
-             progress=None) -> FuzzReport:
+def run_fuzz(sources: list[Source] | None, cases: int, work_dir: Path, seed: int = 0, worker: FuzzWorker | None = None,
+             progress=None, make=None) -> FuzzReport:
+    """``cases`` files from ``make(seed, index, work_dir)`` (default: mutations of ``sources``), each read by the worker."""
     report = FuzzReport()
     own = worker is None
     worker = worker or FuzzWorker()
+    make = make or (lambda seed, index, work: make_case(sources, seed, index, work))
     try:
         for index in range(cases):
-            path, label = make_case(sources, seed, index, work_dir)
+            path, label = make(seed, index, work_dir)
             result = worker.run(path)
             status = result["status"]
             if status == "refused":
                 message = result["message"]
-                if "\n" in message or "\r" in message or path.name not in message:
+                if "\n" in message or "\r" in message or one_line(path.name) not in message:
                     status = "bad_message"
                 else:
                     report.refusal_examples.setdefault(message.split(": ", 1)[-1][:60], message)
             kind = label.split()[1].split(":")[0]
             report.counts[status] += 1
             report.by_kind.setdefault(kind, Counter())[status] += 1
+            report.by_source.setdefault(label.split()[0], Counter())[status] += 1
+            if kind == "intact":
+                report.intact.setdefault(label.split()[0], Counter())[status] += 1
             report.seconds.append(float(result["seconds"]))
             if status not in ("loaded", "refused"):
                 report.failures.append(f"[{status}] case {index} seed {seed} ({label}): {result['message'][:400]}")
@@ -472,6 +522,26 @@ def test_mutation_fuzz_of_real_files_never_crashes_or_hangs(tmp_path):
     assert set(summary["by_mutation"]) == set(MUTATIONS)
     assert summary["max_case_seconds"] < CASE_TIMEOUT_S
     assert time.monotonic() - started < 60
+
+
+FEATURE_CI_CASES = len(FEATURE_NAMES) * len(FEATURE_STEPS) * 3  # every feature x step three times: 168
+
+
+def test_feature_fuzz_of_built_files_never_crashes_hangs_or_mixes_masks(tmp_path):
+    """Files built feature by feature (tests/reliability_files.FEATURES), intact and mutated."""
+    report = run_fuzz(None, FEATURE_CI_CASES, tmp_path, seed=int(os.environ.get("ADAQAT_FUZZ_SEED", "0")),
+                      make=make_feature_case)
+    summary = report.to_json()
+    assert report.counts["crashed"] == 0 and report.counts["hung"] == 0, report.failures
+    assert report.counts["error"] == 0 and report.counts["bad_message"] == 0, report.failures
+    assert set(summary["by_source"]) == set(FEATURES)
+    for feature, counts in summary["intact_by_feature"].items():
+        expected = "loaded" if feature in LOADABLE_FEATURES else None
+        if expected:
+            assert counts == {"loaded": counts.get("loaded", 0)}, (feature, counts)
+        elif feature != "deflate":  # intact deflate opens, cut deflate is refused
+            assert counts == {"refused": counts.get("refused", 0)}, (feature, counts)
+    assert summary["max_case_seconds"] < CASE_TIMEOUT_S
 
 
 def test_worker_detects_hangs_and_crashes(tmp_path):

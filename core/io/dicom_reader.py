@@ -354,6 +354,10 @@ def _decode(path: Path, ds: Dataset) -> np.ndarray:
         raise StudyReadError(
             path, f"transfer syntax {label} has no installed decoder", "install the pylibjpeg plugins for it"
         )
+    if not ds.get("PixelData"):  # a damaged length can leave the element with no value at all
+        raise StudyReadError(
+            path, "the pixel data element is empty or damaged", f"the file is damaged; {_ADVICE_REEXPORT}"
+        )
     if not syntax.is_compressed:
         expected = _expected_native_bytes(ds)
         found = len(ds.PixelData)
