@@ -18,7 +18,7 @@
 - ``--real-disk-full`` (needs root): a 4 MB tmpfs really runs out of space under the store and
   under a model save; nothing corrupt is registered and the error says so.
 
-    python benchmarks/bench_reliability.py [--fuzz-cases 8000] [--feature-cases 2000] [--store-rounds 250]
+    python benchmarks/bench_reliability.py [--fuzz-cases 8000] [--feature-cases 8000] [--store-rounds 250]
         [--model-rounds 100] [--train-rounds 3] [--real-disk-full] [--only fuzz,features,...]
         [--json-out benchmarks/results/reliability.json]
 """
@@ -255,7 +255,7 @@ def bench_real_disk_full(work: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fuzz-cases", type=int, default=8000)
-    parser.add_argument("--feature-cases", type=int, default=2000)
+    parser.add_argument("--feature-cases", type=int, default=8000)
     parser.add_argument("--only", default="", help="comma-separated sections to run (default: all)")
     parser.add_argument("--store-rounds", type=int, default=250)
     parser.add_argument("--rounds-per-store", type=int, default=25)

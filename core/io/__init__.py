@@ -4,9 +4,11 @@ Public entry points: ``load_study(path) -> Study`` (raises ``StudyReadError`` wi
 actionable message for any bad input), ``display.render`` / ``display.default_presets`` (what the
 user sees), ``model_input.model_gray`` (what the model sees), ``discover.find_study_files``.
 
-Module map: ``sniff`` (first bytes, readable?), ``loader`` (dispatch by content),
-``dicom_reader`` / ``image_reader`` (one format each), ``policy`` (what is opened), ``voi``
-(PS3.3 VOI maths), ``display``, ``model_input``, ``discover``.
+Module map: ``sniff`` (first bytes, readable?), ``regular_file`` (never open a pipe), ``loader``
+(dispatch by content), ``dicom_reader`` / ``image_reader`` (one format each), ``padding`` (Pixel
+Padding Value), ``precision`` (float32 or float64), ``exif`` (JPEG orientation), ``redact`` (no
+header values in messages), ``policy`` (what is opened), ``voi`` (PS3.3 VOI maths), ``display``,
+``model_input``, ``discover``.
 
 Open / refuse policy (the model was made for chest X-rays):
 
@@ -22,7 +24,9 @@ Open / refuse policy (the model was made for chest X-rays):
   folders, missing or unreadable files.
 - Spacing comes from ImagerPixelSpacing, else PixelSpacing (zero/invalid values are ignored).
 - Display: VOI LUT Sequence, else window (every file preset is offered, with its VOILUTFunction),
-  else full range; inversion for MONOCHROME1 / Presentation LUT Shape INVERSE after VOI.
+  else full range; inversion for MONOCHROME1 / Presentation LUT Shape INVERSE after VOI. Pixel
+  padding is out of every data-driven range and black.
+- Refused without blocking: named pipes, sockets and devices (only regular files are opened).
 - Model input: the file's default VOI, else the 0.5–99.5 percentile window; 8-bit images unchanged.
 """
 
