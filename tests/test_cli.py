@@ -25,7 +25,8 @@ def test_segment_real_dicom_writes_a_full_size_lung_mask(tmp_path):
     result = adaqat("segment", source, "--out", tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(record) == {"input", "output", "lung_fraction", "seconds", "model"}
+    assert set(record) == {"input", "output", "lung_fraction", "seconds", "model", "runtime"}
+    assert record["runtime"] == "onnxruntime"
     mask = cv2.imread(record["output"], cv2.IMREAD_UNCHANGED)
     assert Path(record["output"]).name == "RG1_UNCR.png"
     assert mask.shape == (1955, 1841)  # rows x columns of the DICOM: a 1841-wide, 1955-high image

@@ -76,6 +76,7 @@ def run(args) -> int:
                 "lung_fraction": round(result.lung_fraction, 6),
                 "seconds": round(time.perf_counter() - start, 4),
                 "model": result.model.label,
+                "runtime": loaded.runtime,
             }
             print(json.dumps(record), flush=True)
     return 1 if failures else 0

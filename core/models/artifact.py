@@ -177,4 +177,5 @@ def update_card(model_dir: str | Path, changes: dict) -> ModelCard:
     fields = {**read_card(model_dir).to_json(), **changes}
     card = ModelCard.from_json(fields, str(Path(model_dir) / CARD_FILE))
     atomic_write_bytes(Path(model_dir) / CARD_FILE, json.dumps(fields, indent=2, sort_keys=True).encode("utf-8"))
+    (Path(model_dir) / CARD_FILE).chmod(0o644)  # as written by write_model_dir: readable by every user
     return card

@@ -30,6 +30,7 @@ class LoadedModel:
     module: torch.nn.Module
     info: ModelInfo
     image_size: int
+    runtime: str = "torch"  # "torch" or "onnxruntime" (the INT8 model's ONNX Runtime form)
 
 
 def bundled_model_dirs() -> dict[str, Path]:
@@ -39,7 +40,8 @@ def bundled_model_dirs() -> dict[str, Path]:
     return {p.name: p for p in sorted(root.iterdir()) if (p / "model.json").is_file()}
 
 
-def load_model(name_or_path: str | Path | None = None, device: str = "cpu") -> LoadedModel:
+def load_model(name_or_path: str | Path | None = None, device: str = "cpu", runtime: str = "auto") -> LoadedModel:
+    """``runtime``: "auto" runs INT8 models that carry an ONNX Runtime form in ONNX Runtime on the CPU."""
     target = str(name_or_path or DEFAULT_MODEL)
     bundled = bundled_model_dirs()
     if target == DEFAULT_MODEL:
@@ -56,7 +58,7 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu") -> L
         path = Path(target).expanduser()
         recover_interrupted_replace(path)  # a crash while this model was being replaced
         if path.is_dir():
-            loaded = load_model_dir(path)
+            loaded = load_model_dir(path, runtime, device)
         elif path.is_file() and path.suffix in WEIGHT_SUFFIXES:
             loaded = _load_checkpoint_file(path)
         elif path.exists():
@@ -68,17 +70,24 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu") -> L
     return loaded
 
 
-def load_model_dir(model_dir: Path) -> LoadedModel:
+def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") -> LoadedModel:
+    from .onnx_runtime import OnnxRuntimeSegmenter, choose_runtime, verified_graph_paths
+
+    model_dir = Path(model_dir)
     card = read_card(model_dir)
     weights = verified_weights_path(model_dir, card)
     info = info_from_card(model_dir, card)
+    chosen = choose_runtime(runtime, card, device)
     if card.precision == "int8":
         from .int8 import load_int8_module
 
         module = load_int8_module(card, weights)
     else:
         module = build_backbone(card.backbone, weights, card.backbone_config or None)
-    return LoadedModel(module, info, int(card.backbone_config.get("image_size", module.image_size)))
+    image_size = int(card.backbone_config.get("image_size", module.image_size))
+    if chosen == "onnxruntime":
+        module = OnnxRuntimeSegmenter(module, verified_graph_paths(model_dir, card), torch.get_num_threads())
+    return LoadedModel(module, info, image_size, chosen)
 
 
 def _pretrained_lite_medsam() -> LoadedModel:

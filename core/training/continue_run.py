@@ -219,7 +219,8 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
                           "total_with_adapters": sum(p.numel() for p in segmenter.parameters())
                           + stage1["total_parameters"] - sum(p.numel() for p in decoder.parameters())}
     model_dir = export_int8_model_dir(segmenter, out_dir / INT8_DIR, card, qat_policy_of(run.parent))
-    new, _ = timed_evaluation(run, load_model_dir(model_dir), run.heldout, "new model")
+    new, _ = timed_evaluation(run, load_model_dir(model_dir, runtime="torch"), run.heldout,
+                                "new model")  # the same runtime as the parent's score
     comparison = comparison_record(run.parent, baseline, new)
     update_card(model_dir, {"clinic_comparison": comparison})
     (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2), encoding="utf-8")

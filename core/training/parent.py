@@ -49,7 +49,7 @@ def resolve_parent_name(name_or_path: str | None) -> str:
 
 
 def load_parent(name_or_path: str | None) -> tuple[LoadedModel, ParentModel]:
-    loaded = load_model(resolve_parent_name(name_or_path))
+    loaded = load_model(resolve_parent_name(name_or_path), runtime="torch")  # training needs the torch layers
     info = loaded.info
     card = None
     if Path(info.path).is_dir():

@@ -1,0 +1,120 @@
+"""ONNX Runtime form of INT8 models: the shipped graphs carry the model's own int8 weights, load only
+when their sha256 matches the card, and give the torch INT8 masks on real chest X-rays."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from core.models.errors import ModelLoadError
+from core.models.loading import bundled_model_dirs, load_model, load_model_dir
+from core.models.onnx_runtime import OnnxRuntimeSegmenter
+from core.segment.predictor import Predictor
+from tests.shared_data import shared_file
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return bundled_model_dirs()["default"]
+
+
+@pytest.fixture
+def shipped_copy(shipped, tmp_path):
+    return shutil.copytree(shipped, tmp_path / "default")
+
+
+def _dice(a, b) -> float:
+    a, b = a > 0, b > 0
+    return float(2 * (a & b).sum() / max(1, a.sum() + b.sum()))
+
+
+def test_auto_runs_the_shipped_int8_model_in_onnx_runtime(shipped):
+    loaded = load_model("default")
+    assert loaded.runtime == "onnxruntime" and isinstance(loaded.module, OnnxRuntimeSegmenter)
+    assert load_model("default", runtime="torch").runtime == "torch"
+    assert load_model("lite_medsam").runtime == "torch"  # FP32, no graphs
+
+
+def test_onnx_runtime_and_torch_int8_masks_agree_on_real_images(shipped):
+    ort_model = load_model_dir(shipped, runtime="onnxruntime")
+    torch_model = load_model_dir(shipped, runtime="torch")
+    images = sorted(shared_file("cxr-lungs", "images").glob("*.jpg"))[:3]
+    for path in images:
+        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        a, b = Predictor(ort_model).segment(gray), Predictor(torch_model).segment(gray)
+        assert _dice(a.mask, b.mask) >= 0.99, path.name
+        assert a.model == b.model  # same weights, same provenance whichever runtime ran them
+
+
+def test_graphs_hold_the_models_own_int8_weights(shipped):
+    import onnx
+    from safetensors.torch import load_file
+
+    graph = onnx.load(str(shipped / "encoder.onnx"))
+    stored = load_file(str(shipped / "model.safetensors"))
+    int8_initialisers = [onnx.numpy_helper.to_array(t) for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    weight = stored["image_encoder.layers.1.blocks.0.attn.qkv.weight_int8"].numpy().T
+    assert any(a.shape == weight.shape and np.array_equal(a, weight) for a in int8_initialisers)
+    assert not any(n.op_type in ("DynamicQuantizeLinear",) for n in graph.graph.node)
+    assert sum(n.op_type == "MatMulIntegerToFloat" for n in graph.graph.node) >= 40
+
+
+def test_a_tampered_graph_is_refused_in_one_line(shipped_copy):
+    path = shipped_copy / "encoder.onnx"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="encoder.onnx: sha256 .* does not match the model card") as error:
+        load_model(str(shipped_copy))
+    assert "\n" not in str(error.value)
+    assert load_model(str(shipped_copy), runtime="torch").runtime == "torch"  # the weights are still fine
+
+
+def test_a_graph_that_is_a_link_or_a_pipe_is_refused(shipped_copy, tmp_path):
+    path = shipped_copy / "decoder.onnx"
+    shutil.move(path, tmp_path / "elsewhere.onnx")
+    path.symlink_to(tmp_path / "elsewhere.onnx")
+    with pytest.raises(ModelLoadError, match="decoder graph is a symbolic link"):
+        load_model(str(shipped_copy))
+    path.unlink()
+    os.mkfifo(path)
+    with pytest.raises(ModelLoadError, match="decoder graph is not a regular file"):
+        load_model(str(shipped_copy))
+
+
+def test_asking_for_onnx_runtime_without_graphs_says_why(shipped_copy):
+    card = json.loads((shipped_copy / "model.json").read_text())
+    del card["onnx"]
+    (shipped_copy / "model.json").write_text(json.dumps(card))
+    with pytest.raises(ModelLoadError, match="has no ONNX Runtime form"):
+        load_model(str(shipped_copy), runtime="onnxruntime")
+    assert load_model(str(shipped_copy)).runtime == "torch"  # auto falls back
+
+
+def test_adding_the_form_to_a_sam_vit_int8_model(tmp_path, capsys):
+    from core.cli import main
+    from core.models.int8 import POLICIES, export_int8_model_dir
+    from core.models.sam_vit import TINY_TEST_CONFIG
+    from core.models.sam_vit import build as build_vit
+
+    torch.manual_seed(4)
+    vit = build_vit("sam_vit_b", TINY_TEST_CONFIG).eval()
+    card = {"name": "tiny-vit", "version": "0", "backbone": "sam_vit_b", "backbone_config": TINY_TEST_CONFIG.to_json()}
+    folder = export_int8_model_dir(vit, tmp_path / "vit", card, "merged")
+    assert main(["models", "onnx", str(folder)]) == 0
+    assert "ONNX Runtime form written" in capsys.readouterr().out
+    ort_model, torch_model = load_model(str(folder)), load_model(str(folder), runtime="torch")
+    assert ort_model.runtime == "onnxruntime"
+    image = torch.rand(1, 1, vit.image_size, vit.image_size) * 255
+    box = torch.tensor([[10.0, 10.0, 100.0, 110.0]])
+    with torch.inference_mode():
+        a, _ = ort_model.module.decode(ort_model.module.encode(image), boxes=box)
+        b, _ = torch_model.module.decode(torch_model.module.encode(image), boxes=box)
+    assert ((a - b).norm() / b.norm()).item() < 0.05
+    assert POLICIES
