@@ -317,6 +317,7 @@ class MainWindow(QMainWindow):
         if key is None or self._closed:  # a study that finished decoding after the window closed
             return
         self._opening_key = None
+        key, record = self._record_made_on(key, opened.study)
         self.document.load(key, opened.study, opened.gray, opened.presets)
         self.canvas.overlay.set_mask(None)
         self.canvas.set_image(gray_to_qimage(opened.display), fit=True)
@@ -329,7 +330,6 @@ class MainWindow(QMainWindow):
         self.info.show_study(opened.study)
         self.measurements.clear()
         self.overlay_panel.set_provenance(None, "")
-        record = self.store.get_image(key)
         if record is not None:
             self.review.show_status(record.status, record.note, record.reader)
             self.worklist.select(key, emit=False)
@@ -337,7 +337,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{opened.study.display_name} — AdaQAT Viewer")
         self.image_shown.emit(key)
         try:
-            has_mask = self.document.load_stored_mask()
+            has_mask = record is not None and self.document.load_stored_mask()
         except StoreError as error:
             self.status.message(str(error))
             has_mask = False
@@ -346,6 +346,30 @@ class MainWindow(QMainWindow):
         else:
             self.segmentation.segment(key, opened.gray)
         self._update_enabled()
+
+    def _record_made_on(self, key: str, study) -> tuple[str, object | None]:
+        """The store record of the image actually decoded, never another image's.
+
+        A file replaced on disk since it was listed is a different image: it gets its own record (no
+        saved mask, status "new") and the old record's mask is not shown on it. Returns ``(key, record)``;
+        ``record`` is None when the store cannot vouch for the image, so no saved mask is shown.
+        """
+        record = self.store.get_image(key)
+        if record is not None and not record.made_on(study):
+            try:
+                record = self.store.register_image(study)
+            except StoreError as error:
+                self.problems.add_problem(str(study.path), str(error))
+                return key, None
+            self.worklist.add_record(record)
+            self.worklist.select(record.key, emit=False)
+            self.problems.add_problem(str(study.path), (
+                "the file changed since it was listed: it holds another image, so the saved mask of the "
+                "earlier image is not shown on it; it is listed as a new image"))
+            key = record.key
+        if record is not None and record.warning and record.warning not in study.warnings:
+            study.warnings.append(record.warning)  # shown in the info panel with the loader's warnings
+        return key, record
 
     def _on_open_failed(self, path: str, reason: str) -> None:
         self._opening_key = None

@@ -9,6 +9,7 @@ GUI can drop answers that arrive after the user has moved on.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -26,6 +27,15 @@ from core.store.image_key import pixel_digest
 
 log = logging.getLogger(__name__)
 STUDY_CACHE_SIZE = 4
+
+
+def _file_identity(path: Path) -> tuple:
+    """Path plus what changes when the file is rewritten or replaced (inode, size, mtime)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (str(path),)
+    return (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 @dataclass
@@ -59,7 +69,7 @@ class StudyWorker(QObject):
     def __init__(self, latest_open: LatestRequest) -> None:
         super().__init__()
         self._latest_open = latest_open
-        self._cache: OrderedDict[str, Study] = OrderedDict()
+        self._cache: OrderedDict[tuple, Study] = OrderedDict()
 
     @Slot(int, object)
     def scan(self, batch: int, paths: list[str]) -> None:
@@ -93,7 +103,7 @@ class StudyWorker(QObject):
         self.opened.emit(request, opened)
 
     def _load(self, path: Path) -> Study:
-        key = str(path)
+        key = _file_identity(path)  # a file replaced under the same name is decoded again
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]

@@ -106,3 +106,38 @@ def test_sides_follow_patient_orientation(qtbot, make_window, tmp_path):
     # the same patient: the right lung is the right lung whichever way the file stores it
     assert abs(right_a - right_b) < 0.05 * right_a and abs(left_a - left_b) < 0.05 * left_a
     window.canvas.grab().save(str(tmp_path / "sides.png"))
+
+
+def xray_dicom(path, index, **elements):
+    gray = cv2.imread(str(sorted(shared_file("cxr-lungs", "images").glob("*.jpg"))[index]), cv2.IMREAD_GRAYSCALE)
+    return write_dicom(path, gray, **elements)
+
+
+def test_a_file_replaced_since_its_review_never_shows_the_old_mask(qtbot, make_window, tmp_path):
+    window = make_window()
+    reviewed = xray_dicom(tmp_path / "chest.dcm", 3)
+    open_and_wait(qtbot, window, reviewed)
+    old_key = window.document.key
+    window.set_review("accepted")
+    open_and_wait(qtbot, window, xray_dicom(tmp_path / "other.dcm", 7))
+    xray_dicom(tmp_path / "chest.dcm", 10)  # another patient's image now sits under the reviewed name
+    window.open_key(old_key)
+    qtbot.waitUntil(lambda: window.document.path is not None and window.document.path.name == "chest.dcm"
+                    and window.document.mask is not None, timeout=60_000)
+    doc = window.document
+    assert doc.key != old_key and not doc.origin.from_store, "the earlier image's saved mask was shown"
+    assert window.store.get_image(old_key).status == "accepted"  # the earlier review is kept
+    assert window.store.get_image(doc.key).status != "accepted"
+    assert any("file changed since it was listed" in reason for _, reason in window.problems.entries())
+    assert window.worklist.count() == 3
+
+
+def test_a_second_image_with_the_same_uid_is_shown_with_a_warning(qtbot, make_window, tmp_path):
+    window = make_window()
+    first = xray_dicom(tmp_path / "a.dcm", 3, SOPInstanceUID="2.25.4242")
+    second = xray_dicom(tmp_path / "b.dcm", 7, SOPInstanceUID="2.25.4242")
+    open_and_wait(qtbot, window, first)
+    assert window.info.warnings.isHidden() or "SOPInstanceUID" not in window.info.warnings.text()
+    open_and_wait(qtbot, window, second)
+    assert not window.info.warnings.isHidden() and "same SOPInstanceUID" in window.info.warnings.text()
+    assert window.worklist.count() == 2 and not window.document.origin.from_store
