@@ -1,6 +1,7 @@
 """``adaqat train`` in a child process, observed through QProcess.
 
-Training runs in its own Python process (``sys.executable -m core.cli train … --progress-json``):
+Training runs in its own Python process (``sys.executable -m core.cli train … --progress-json``; in the
+PyInstaller bundle ``sys.executable --engine train …``, see ``core.bundle``):
 its GPU memory, its threads and any crash stay out of the viewer. This module only builds the
 command line, turns the engine's JSON lines into ``ProgressEvent`` objects, and classifies the way
 the process ended; all training logic is the engine's.
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from core.bundle import engine_prefix
 from core.training.exit_codes import (  # noqa: F401  (re-exported for the dialog)
     EXIT_BAD_INPUT,
     EXIT_CANCELLED,
@@ -57,7 +59,7 @@ class TrainingRequest:
     extra_args: list[str] = field(default_factory=list)  # advanced engine options, appended last (they win)
 
     def arguments(self) -> list[str]:
-        args = ["-m", "core.cli", "train", "--data", str(self.store_dir), "--out", str(self.out_dir),
+        args = [*engine_prefix(), "train", "--data", str(self.store_dir), "--out", str(self.out_dir),
                 "--stages", self.stages, "--progress-json", "--device", self.device]
         if self.from_model:
             args += ["--from", str(self.from_model)]
@@ -72,7 +74,7 @@ class TrainingRequest:
         return args + list(self.extra_args)
 
     def command_text(self) -> str:
-        return shlex.join(["adaqat", *self.arguments()[2:]])
+        return shlex.join(["adaqat", *self.arguments()[len(engine_prefix()):]])
 
 
 def parse_extra_args(text: str) -> list[str]:

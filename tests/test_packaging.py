@@ -1,0 +1,133 @@
+"""The PyInstaller bundle (issue 13): the frozen branch of the engine command and of resource paths.
+
+The bundle cannot run ``python -m core.cli``: its executable runs the engine when given ``--engine``
+(how the viewer starts training) or when started as ``adaqat``. These tests drive that real code with
+``sys.frozen``/``sys._MEIPASS`` set as the PyInstaller bootloader sets them, and, when ``dist/adaqat``
+has been built (``bash packaging/build.sh``), check what the bundle contains.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = ROOT / "dist" / "adaqat"
+
+
+@pytest.fixture
+def frozen(monkeypatch, tmp_path):
+    """Pretend to be the bundle: ``sys.frozen``, the bundle's executable and its ``_internal`` folder."""
+    internal = tmp_path / "adaqat" / "_internal"
+    (internal / "resources").mkdir(parents=True)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(internal), raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "adaqat" / "adaqat-viewer"))
+    return internal
+
+
+def test_split_entry_chooses_engine_by_flag_or_name():
+    from core.bundle import split_entry
+
+    assert split_entry(["/opt/adaqat/adaqat-viewer", "--engine", "train", "--help"]) == ("engine", ["train", "--help"])
+    assert split_entry(["/opt/adaqat/adaqat", "segment", "x.dcm"]) == ("engine", ["segment", "x.dcm"])
+    assert split_entry(["adaqat-viewer", "--demo"]) == ("viewer", ["--demo"])
+    assert split_entry(["adaqat-viewer"]) == ("viewer", [])
+
+
+def test_engine_command_in_checkout_uses_python_dash_m(monkeypatch):
+    from core.bundle import engine_command
+
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    assert engine_command(["models"]) == [sys.executable, "-m", "core.cli", "models"]
+
+
+def test_engine_command_in_bundle_uses_its_own_executable(frozen):
+    from core.bundle import engine_command
+
+    assert engine_command(["train", "--help"]) == [sys.executable, "--engine", "train", "--help"]
+    assert sys.executable.endswith("adaqat-viewer")
+
+
+def test_training_request_frozen_command_line(frozen, tmp_path):
+    from app.training_process import TrainingProcess, TrainingRequest
+
+    request = TrainingRequest(store_dir=tmp_path / "store", out_dir=tmp_path / "out", time_budget_s=60,
+                              from_model="default")
+    args = request.arguments()
+    assert args[:2] == ["--engine", "train"] and "-m" not in args
+    assert args[args.index("--from") + 1] == "default"
+    assert request.command_text().startswith("adaqat train --data ")
+    assert TrainingProcess().python == sys.executable  # the bundle's executable, not a missing python
+
+
+def test_training_request_checkout_command_line(monkeypatch, tmp_path):
+    from app.training_process import TrainingRequest
+
+    monkeypatch.delattr(sys, "frozen", raising=False)
+    request = TrainingRequest(store_dir=tmp_path / "store", out_dir=tmp_path / "out")
+    assert request.arguments()[:3] == ["-m", "core.cli", "train"]
+    assert request.command_text().startswith("adaqat train --data ")
+
+
+def test_resources_found_under_meipass(frozen):
+    from core.models.loading import bundled_model_dirs
+    from core.paths import bundled_models_dir, resources_dir, sample_studies_dir
+
+    assert resources_dir() == frozen / "resources"
+    shutil.copytree(ROOT / "resources" / "samples", sample_studies_dir())
+    shutil.copytree(ROOT / "resources" / "models" / "default", bundled_models_dir() / "default")
+    assert (sample_studies_dir() / "chest_cr_RG1_J2KR.dcm").is_file()
+    assert bundled_model_dirs()["default"] == bundled_models_dir() / "default"
+
+
+def test_resources_in_checkout(monkeypatch):
+    from core.paths import resources_dir
+
+    monkeypatch.delattr(sys, "_MEIPASS", raising=False)
+    assert resources_dir() == ROOT / "resources"
+
+
+def test_frozen_model_loads_from_meipass(frozen):
+    """`default` resolves to the bundle's copy and loads (the real engine, ONNX Runtime when available)."""
+    from core.models.loading import load_model
+    from core.paths import bundled_models_dir
+
+    shutil.copytree(ROOT / "resources" / "models" / "default", bundled_models_dir() / "default")
+    model = load_model("default", "cpu")
+    assert model is not None
+
+
+def test_entry_script_runs_the_engine(tmp_path):
+    """packaging/entry.py (the bundle's script) with ``--engine`` is the engine's command line."""
+    env = {"ADAQAT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, str(ROOT / "packaging" / "entry.py"), "--engine", "models", "--json"],
+                            cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "default" in json.dumps(json.loads(result.stdout))
+
+
+def test_build_outputs_are_ignored():
+    for path in ("dist/adaqat", "build/pyinstaller"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert ignored.returncode == 0, f"{path} must be git-ignored"
+
+
+@pytest.mark.skipif(not BUNDLE.is_dir(), reason="bundle not built (bash packaging/build.sh)")
+def test_built_bundle_contents():
+    internal = BUNDLE / "_internal"
+    names = {p.name for p in internal.rglob("*")}
+    for needed in ("encoder.onnx", "decoder.onnx", "model.safetensors", "chest_cr_RG1_J2KR.dcm",
+                   "libqxcb.so", "libqoffscreen.so", "libtorch_cpu.so", "libcudart.so.13"):
+        assert needed in names, needed
+    for left_out in ("libcudnn_engines_precompiled.so.9", "libcusolver.so.12", "libtorch_cuda_linalg.so",
+                     "libqwayland.so", "libqvnc.so"):
+        assert left_out not in names, left_out
+    assert not (internal / "triton").exists()
+    assert (BUNDLE / "adaqat").resolve() == (BUNDLE / "adaqat-viewer").resolve()
