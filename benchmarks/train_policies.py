@@ -27,26 +27,44 @@ RUNS = {
     "paper": ["--policy", "paper"],
     "everywhere": ["--policy", "everywhere"],
     "everywhere_lr5e-3": ["--policy", "everywhere", "--lr-adapter", "5e-3"],
+    # ablation of `everywhere` (issue 14): same modules, fixed rank, no allocation. r 12 = AdaLoRA's init_r, so the
+    # trainable parameters are exactly everywhere's; r 8 = AdaLoRA's final average budget (target_r)
+    "lora": ["--policy", "lora", "--init-r", "12"],
+    "lora_r8": ["--policy", "lora", "--init-r", "8"],
 }
+EXTRA_RUNS = ("everywhere_lr5e-3", "lora", "lora_r8")  # not run unless --runs names them
 
 
 def test_dice(model_dir: Path, cache: Path, device: str, limit: int | None = None) -> dict:
+    """Mean test Dice per prompt mode at model resolution (the loop's own validation)."""
+    return {prompt: float(sum(d) / len(d)) for prompt, d in per_image_test_dice(model_dir, cache, device, limit).items()}
+
+
+def per_image_test_dice(model_dir: Path, cache: Path, device: str, limit: int | None = None) -> dict:
+    """Test Dice of every image, auto and box prompt, exactly as ``TrainingLoop.validate`` scores
+    (model resolution, ignore label left out; bf16 autocast on CUDA), in the cache's order."""
     import torch
+    from torch.utils.data import DataLoader
 
     from core.models.loading import load_model_dir
     from core.training.dataset import SegmentationDataset
     from core.training.example import load_example_cache
-    from core.training.loop import LoopConfig, TrainingLoop
+    from core.training.losses import batch_dice
+    from core.training.loop import _collate
 
     examples = load_example_cache(cache)["test"][:limit]
-    loaded = load_model_dir(model_dir)
-    model = loaded.module.to(device).eval()
+    model = load_model_dir(model_dir).module.to(device).eval()
     scores = {}
     for prompt in ("auto", "box"):
         data = SegmentationDataset(examples, train=False, eval_prompt=prompt)
-        loop = TrainingLoop("eval", model, torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0), data, data,
-                            LoopConfig(epochs=1, batch_size=16, device=device), Path("/dev/null"))
-        scores[prompt] = loop.validate()
+        dice = []
+        with torch.no_grad():
+            for batch in DataLoader(data, batch_size=16, shuffle=False, collate_fn=_collate):
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
+                    logits = model(batch["image"], batch["box"])
+                dice += batch_dice(logits, batch["target"], batch["valid"]).float().cpu().tolist()
+        scores[prompt] = dice
     return scores
 
 
@@ -58,7 +76,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--checkpoint", default=None, help="base weights file (default: the bundled LiteMedSAM)")
-    parser.add_argument("--runs", nargs="*", default=[name for name in RUNS if name != "everywhere_lr5e-3"])
+    parser.add_argument("--runs", nargs="*", default=[name for name in RUNS if name not in EXTRA_RUNS])
     parser.add_argument("--log-dir", type=Path, default=None, help="where each run's log goes (default: --out)")
     parser.add_argument("--max-test-images", type=int, default=None, help="smoke tests only")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="extra args for every adaqat train")
@@ -80,7 +98,8 @@ def main() -> None:
             rows.append({"policy": name, "error": f"exit {code}, see {name}.log"})
             continue
         card = json.loads((args.out / name / "model-fp32" / "model.json").read_text())
-        scores = test_dice(args.out / name / "model-fp32", args.data, args.device, args.max_test_images)
+        per_image = per_image_test_dice(args.out / name / "model-fp32", args.data, args.device, args.max_test_images)
+        scores = {prompt: sum(d) / len(d) for prompt, d in per_image.items()}
         rows.append({
             "policy": name,
             "trainable": card["parameters"]["trainable"],
@@ -92,10 +111,12 @@ def main() -> None:
             "test_dice_box": round(scores["box"], 4),
             "train_seconds": card["training"]["seconds"],
             "total_rank": card["adapter"].get("final_total_rank"),
+            "test_dice_per_image": {prompt: [round(v, 5) for v in d] for prompt, d in per_image.items()},
         })
     from core.evaluation.report import format_table
 
-    print(format_table(rows, list(rows[0].keys()) if rows and "error" not in rows[0] else ["policy", "error"]))
+    columns = [k for k in rows[0] if k != "test_dice_per_image"] if rows and "error" not in rows[0] else ["policy", "error"]
+    print(format_table(rows, columns))
     (args.out / "policies.json").write_text(json.dumps({"rows": rows, "epochs": args.epochs, "batch_size": args.batch_size,
                                                         "wall_seconds": round(time.time() - started, 1)}, indent=2))
 

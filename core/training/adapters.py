@@ -8,6 +8,10 @@
   trainable parameters on LiteMedSAM, whose decoder is 40 % of the model.
 - ``decoder``: the decoder half of ``everywhere`` (encoder untouched): the clinic fast profile, which
   trains on cached image embeddings (``embedding_cache``).
+- ``lora``: the ablation of ``everywhere``: same modules and base weights, AdaLoRA's SVD-form adapters
+  (P diag(E) Q, orthogonality penalty) at a fixed rank ``init_r`` with rank allocation disabled
+  (``update_and_allocate`` does nothing; every epoch may be chosen as best). At ``init_r`` = 12 it has
+  exactly the trainable parameters of ``everywhere`` at init_r 12; ``target_r`` is ignored.
 
 A single global rank budget (init_r per module -> target_r on average) is redistributed by
 ``update_and_allocate`` according to importance, as AdaLoRA intends.
@@ -23,7 +27,7 @@ from torch import nn
 
 ENCODER_QKV = r".*image_encoder\..*attn\.qkv"
 DECODER_LINEARS = r".*mask_decoder\..*\.(q_proj|k_proj|v_proj|out_proj|lin1|lin2)|.*mask_decoder\.output_hypernetworks_mlps\.0\.layers\.\d+"
-ADAPTER_POLICIES = ("paper", "everywhere", "decoder")
+ADAPTER_POLICIES = ("paper", "everywhere", "decoder", "lora")
 BASELINE_POLICIES = ("decoder_only", "full")  # no adapters: the comparison rows of the benchmark
 POLICIES = ADAPTER_POLICIES + BASELINE_POLICIES
 ADAPTER_NAME = "default"
@@ -48,7 +52,7 @@ class AdapterConfig:
 def target_pattern(policy: str) -> str:
     if policy == "paper":
         return ENCODER_QKV
-    if policy == "everywhere":
+    if policy in ("everywhere", "lora"):
         return f"({ENCODER_QKV})|({DECODER_LINEARS})"
     if policy == "decoder":
         return DECODER_LINEARS
@@ -70,10 +74,13 @@ def add_adapters(model: nn.Module, config: AdapterConfig, total_steps: int) -> A
     tfinal = int(total_steps * config.tfinal_fraction)
     if total_steps - tinit - tfinal < 1:  # peft needs a non-empty budget-reduction phase
         tinit, tfinal = 0, max(0, total_steps - 2)
+    fixed_rank = config.policy == "lora"
+    if fixed_rank:  # no allocation; tfinal only sets which steps may give the best checkpoint: all of them
+        tinit, tfinal = 0, total_steps - 1
     peft_config = AdaLoraConfig(
         target_modules=target_pattern(config.policy),
         init_r=config.init_r,
-        target_r=config.target_r,
+        target_r=config.init_r if fixed_rank else config.target_r,
         tinit=tinit,
         tfinal=tfinal,
         deltaT=max(1, config.delta_t),
@@ -83,6 +90,8 @@ def add_adapters(model: nn.Module, config: AdapterConfig, total_steps: int) -> A
         lora_dropout=config.lora_dropout,
     )
     wrapped = AdaLoraModel(model, peft_config, ADAPTER_NAME)
+    if fixed_rank:
+        wrapped.update_and_allocate = lambda global_step: None  # fixed-rank LoRA: the budget never moves
     for name, parameter in model.named_parameters():
         parameter.requires_grad = "lora_" in name or _base_trainable(name, config.policy)
     return wrapped
