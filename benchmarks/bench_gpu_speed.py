@@ -15,6 +15,16 @@ checkpoint). Inputs are random (speed only). The card's name (``torch.cuda.get_d
 recorded with every number.
 
     python benchmarks/bench_gpu_speed.py --json-out gpu_speed.json [--checkpoint lite_medsam.pth]
+
+Two CPU-only scaling measurements live here too (the report's other speed curves; no GPU needed):
+
+    # inference latency vs image size: the shipped model through the product's Predictor (letterbox,
+    # encoder, decoder, upsampling to the source size, lung-shape clean-up) on one chest X-ray resized to
+    # each source size; and SAM ViT-B (random weights) vs its model input size
+    python benchmarks/bench_gpu_speed.py --cpu-image-sizes --json-out benchmarks/results/cpu_latency_vs_size.json
+    # training time vs number of training images: the CPU fine-tune a clinic runs (`adaqat train --from
+    # default`, decoder profile) on the first N clinic-sample train images, fixed epochs, wall clock
+    python benchmarks/bench_gpu_speed.py --cpu-train-images 4 8 16 --json-out benchmarks/results/cpu_train_vs_images.json
 """
 
 from __future__ import annotations
@@ -111,6 +121,118 @@ def training_fn(model, batch: int, device: str):
     return run
 
 
+DATA = Path(__import__("os").environ.get("ADAQAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SAMPLE = "006ce2a73b.jpg"  # the image of bench_int8_kernels.py
+
+
+def machine_cpu() -> dict:
+    import os
+
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "load_average_at_start": os.getloadavg()}
+
+
+def cpu_image_sizes(threads: int, repeats: int) -> dict:
+    import cv2
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from core.models.loading import load_model
+    from core.segment.predictor import Predictor
+
+    torch.set_num_threads(threads)
+    machine = machine_cpu()
+    gray = cv2.imread(str(DATA / "cxr-lungs" / "images" / SAMPLE), cv2.IMREAD_GRAYSCALE)
+    loaded = load_model("default")
+    predictor = Predictor(loaded)
+    rows = []
+    for size in (256, 512, 1024, 2048, 3072, 4096):
+        image = cv2.resize(gray, (size, size), interpolation=cv2.INTER_CUBIC)
+        times = []
+        for _ in range(repeats + 1):  # the first is a warm-up
+            t0 = time.perf_counter()
+            predictor.set_image(image)
+            t1 = time.perf_counter()
+            predictor.predict()
+            times.append((t1 - t0, time.perf_counter() - t1))
+        enc = sorted(t[0] for t in times[1:])[len(times[1:]) // 2]
+        dec = sorted(t[1] for t in times[1:])[len(times[1:]) // 2]
+        rows.append({"model": f"shipped {loaded.info.name} ({loaded.info.precision}, {getattr(loaded, 'runtime', 'auto')} runtime)",
+                     "what": "source image size", "px": size, "set_image_ms": round(enc * 1e3, 1),
+                     "predict_ms": round(dec * 1e3, 1), "end_to_end_ms": round((enc + dec) * 1e3, 1)})
+        print(rows[-1], flush=True)
+    from core.models.registry import build_backbone, default_config
+
+    for size in (256, 512, 768, 1024):
+        model = build_backbone("sam_vit_b", None, default_config("sam_vit_b", size)).eval()
+        x = torch.rand(1, 1, size, size) * 255
+        box = torch.tensor([[0.0, 0.0, size - 1.0, size - 1.0]])
+        times = []
+        with torch.inference_mode():
+            for _ in range(repeats + 1):
+                t0 = time.perf_counter()
+                emb = model.encode(x)
+                t1 = time.perf_counter()
+                logits, _ = model.decode(emb, boxes=box)
+                (F.interpolate(logits, size=(size, size), mode="bilinear") > 0).numpy()
+                times.append((t1 - t0, time.perf_counter() - t1))
+        enc = sorted(t[0] for t in times[1:])[len(times[1:]) // 2]
+        dec = sorted(t[1] for t in times[1:])[len(times[1:]) // 2]
+        rows.append({"model": "SAM ViT-B, random weights (FP32 torch)", "what": "model input size", "px": size,
+                     "set_image_ms": round(enc * 1e3, 1), "predict_ms": round(dec * 1e3, 1), "end_to_end_ms": round((enc + dec) * 1e3, 1)})
+        print(rows[-1], flush=True)
+        del model
+    machine["load_average_at_end"] = __import__("os").getloadavg()
+    return {"what": "CPU inference latency vs image size, median of the repeats after one warm-up",
+            "data": f"cxr-lungs {SAMPLE} resized (bicubic) to each source size (shipped model); random input (SAM ViT-B)",
+            "prompt": "auto (whole-image box)", "machine": machine, "repeats": repeats,
+            "command": f"python benchmarks/bench_gpu_speed.py --cpu-image-sizes --threads {threads} --repeats {repeats}",
+            "rows": rows}
+
+
+def cpu_train_images(counts: list[int], epochs: int, threads: int) -> dict:
+    import os
+    import subprocess
+    import tempfile
+
+    machine = machine_cpu()
+    manifest = DATA / "clinic-sample" / "manifest.csv"
+    rows = []
+    for n in counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            command = [sys.executable, "-m", "core.cli", "train", "--data", str(manifest), "--out", tmp, "--from", "default",
+                       "--profile", "decoder", "--max-train-images", str(n), "--epochs", str(epochs), "--qat-epochs", "1"]
+            env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+            t0 = time.perf_counter()
+            done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            row = {"train_images_requested": n, "wall_s": round(wall, 1), "exit": done.returncode}
+            cards = sorted(Path(tmp).rglob("model.json"))
+            if cards:
+                card = json.loads(cards[-1].read_text())
+                training = card.get("training", {})
+                row.update({"views": training.get("train_views"), "train_images": training.get("train_images"),
+                            "selection_images": training.get("selection_images"), "heldout_images": training.get("heldout_images"),
+                            "run_seconds": training.get("seconds"), "stage1_seconds": card.get("stage1", {}).get("seconds"),
+                            "qat_seconds": card.get("qat", {}).get("seconds")})
+            if done.returncode != 0:
+                row["stderr_tail"] = done.stderr[-400:]
+        rows.append(row)
+        print(row, flush=True)
+    machine["load_average_at_end"] = os.getloadavg()
+    return {"what": "wall clock of the CPU fine-tune (decoder profile) vs number of training images",
+            "data": "clinic-sample train split, first N images (adaqat train --max-train-images N)",
+            "model": "shipped default continued (--from default --profile decoder)", "prompt": "auto + box mix (training)",
+            "epochs": epochs, "qat_epochs": 1, "machine": machine,
+            "command": f"python benchmarks/bench_gpu_speed.py --cpu-train-images {' '.join(map(str, counts))} --epochs {epochs}",
+            "rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -120,7 +242,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds per measurement (at least)")
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--smoke", action="store_true", help="LiteMedSAM only, batch 1, no warm-up (a check, not a figure)")
+    parser.add_argument("--cpu-image-sizes", action="store_true", help="CPU: latency vs image size (no GPU)")
+    parser.add_argument("--cpu-train-images", type=int, nargs="+", default=None, metavar="N",
+                        help="CPU: fine-tune wall clock for each number of training images (no GPU)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="--cpu-train-images: stage-1 epochs")
     args = parser.parse_args(argv)
+    if args.cpu_image_sizes or args.cpu_train_images:
+        result = cpu_image_sizes(args.threads, args.repeats) if args.cpu_image_sizes else \
+            cpu_train_images(args.cpu_train_images, args.epochs, args.threads)
+        if args.json_out:
+            args.json_out.write_text(json.dumps(result, indent=1))
+        return 0
     configs = [("lite_medsam", 256, (1,), 2)] if args.smoke else CONFIGS
     device = args.device
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
