@@ -23,7 +23,7 @@ from core.models.loading import bundled_model_dirs
 from tests.shared_data import shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET_S = 100
+BUDGET_S = 120
 SMALL = ["--max-train-images", "3", "--max-val-images", "2", "--batch-size", "2", "--threads", "2"]
 
 
@@ -66,6 +66,22 @@ def test_continued_model_records_its_parent_and_keeps_the_encoder_bit_for_bit(co
     assert encoder and all(torch.equal(new[k], old[k]) for k in encoder)
     assert any(not torch.equal(new[k], old[k]) for k in new if k.startswith("mask_decoder."))
     assert not list(continued["out"].glob("*_checkpoint.pt"))  # a finished run leaves no resumable state
+
+
+def test_continued_model_gets_its_onnx_runtime_form(continued):
+    """The clinic's new model runs in ONNX Runtime in the viewer, as the shipped one does."""
+    from core.models.loading import load_model_dir
+
+    assert continued["result"].returncode == 0, continued["result"].stderr[-3000:]
+    model_dir = continued["out"] / "model-int8"
+    card = json.loads((model_dir / "model.json").read_text())
+    assert set(card["onnx"]["graphs"]) == {"encoder", "decoder"}
+    assert "ONNX Runtime form written" in continued["result"].stderr
+    assert load_model_dir(model_dir).runtime == "onnxruntime"
+    shipped = json.loads((bundled_model_dirs()["default"] / "model.json").read_text())
+    # the encoder graph is the parent's own (its encoder is bit for bit the parent's); the decoder is new
+    assert card["onnx"]["graphs"]["encoder"]["sha256"] == shipped["onnx"]["graphs"]["encoder"]["sha256"]
+    assert card["onnx"]["graphs"]["decoder"]["sha256"] != shipped["onnx"]["graphs"]["decoder"]["sha256"]
 
 
 def test_run_ends_with_the_comparison_and_activates_only_a_better_model(continued):

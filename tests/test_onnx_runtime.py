@@ -118,3 +118,25 @@ def test_adding_the_form_to_a_sam_vit_int8_model(tmp_path, capsys):
         b, _ = torch_model.module.decode(torch_model.module.encode(image), boxes=box)
     assert ((a - b).norm() / b.norm()).item() < 0.05
     assert POLICIES
+
+
+def test_an_encoder_graph_is_reused_only_for_the_same_encoder_values(tmp_path):
+    """A continued model may take its parent's encoder graph only while its encoder is the parent's."""
+    from core.models.int8 import export_int8_model_dir
+    from core.models.onnx_export import _same_encoder_graph, add_onnx_form
+    from core.models.sam_vit import TINY_TEST_CONFIG
+    from core.models.sam_vit import build as build_vit
+
+    torch.manual_seed(5)
+    vit = build_vit("sam_vit_b", TINY_TEST_CONFIG).eval()
+    card = {"name": "tiny-vit", "version": "0", "backbone": "sam_vit_b", "backbone_config": TINY_TEST_CONFIG.to_json()}
+    parent = export_int8_model_dir(vit, tmp_path / "parent", card, "merged")
+    add_onnx_form(parent)
+    same = load_model_dir(parent, runtime="torch").module
+    assert _same_encoder_graph(same, parent) == (parent / "encoder.onnx").read_bytes()
+    with torch.no_grad():
+        vit.image_encoder.neck[0].weight.add_(0.01)  # a float (convolution) weight of the encoder changes
+    other = export_int8_model_dir(vit, tmp_path / "other", {**card, "version": "1"}, "merged")
+    assert _same_encoder_graph(load_model_dir(other, runtime="torch").module, parent) is None
+    field = add_onnx_form(other, encoder_from=parent)
+    assert field["graphs"]["encoder"]["sha256"] != json.loads((parent / "model.json").read_text())["onnx"]["graphs"]["encoder"]["sha256"]

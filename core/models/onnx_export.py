@@ -9,7 +9,8 @@ torch route: 8 bits doubled the encoder's error there), then ONNX Runtime's fuse
 faster than ``MatMulInteger`` + Cast + Mul + Add. Convolutions, norms and attention stay float. So what was validated is what runs.
 
 The prompt encoder (a few embeddings, no Linear layer) stays in torch; the decoder graph takes its
-sparse and dense embeddings. Needs the ``onnx`` package at export time only.
+sparse and dense embeddings. Needs the ``onnx`` package at export time only (a dependency, because a
+clinic fine-tune exports its model on the laptop); inference needs only ``onnxruntime``.
 """
 
 from __future__ import annotations
@@ -112,12 +113,16 @@ def _to_bytes(module: nn.Module, inputs: tuple, input_names, output_names, dynam
     return buffer.getvalue()
 
 
-def export_graphs(model: nn.Module) -> dict[str, bytes]:
-    """{file name: ONNX bytes} of an INT8 (or float) segmenter's encoder and decoder."""
+def export_graphs(model: nn.Module, encoder_graph: bytes | None = None) -> dict[str, bytes]:
+    """{file name: ONNX bytes} of an INT8 (or float) segmenter's encoder and decoder.
+
+    ``encoder_graph``: the encoder's graph as already exported (a continued model whose encoder is bit for
+    bit its parent's), used as it is; only the decoder is exported then.
+    """
     exportable = _exportable(model)
     size = int(exportable.image_size)
     image = torch.zeros(1, 3, size, size)
-    encoder = _to_bytes(exportable.image_encoder, (image,), ["image"], ["embedding"])
+    encoder = encoder_graph or _to_bytes(exportable.image_encoder, (image,), ["image"], ["embedding"])
     with torch.no_grad():
         embedding = exportable.image_encoder(image)
         sparse, dense = exportable.prompt_encoder(points=None, boxes=torch.tensor([[0.0, 0.0, size - 1.0, size - 1.0]]),
@@ -142,8 +147,12 @@ def onnx_card_field(graphs: dict[str, bytes]) -> dict:
     }
 
 
-def add_onnx_form(model_dir: str | Path) -> dict:
-    """Export the graphs of an existing INT8 model folder beside its weights and record them in its card."""
+def add_onnx_form(model_dir: str | Path, encoder_from: str | Path | None = None) -> dict:
+    """Export the graphs of an existing INT8 model folder beside its weights and record them in its card.
+
+    ``encoder_from``: a model folder whose verified encoder graph is reused, for a model whose image
+    encoder is that model's, value for value (checked here); saves the export's slow half.
+    """
     from ..store.atomic import atomic_write_bytes
     from .artifact import update_card
     from .loading import load_model_dir
@@ -152,10 +161,48 @@ def add_onnx_form(model_dir: str | Path) -> dict:
     loaded = load_model_dir(model_dir, runtime="torch")
     if loaded.info.precision != "int8":
         raise ValueError(f"{model_dir}: the ONNX Runtime form is made for INT8 models only")
-    graphs = export_graphs(loaded.module)
+    encoder_graph = _same_encoder_graph(loaded.module, Path(encoder_from)) if encoder_from else None
+    graphs = export_graphs(loaded.module, encoder_graph)
     for file, data in graphs.items():
         atomic_write_bytes(model_dir / file, data)
         (model_dir / file).chmod(0o644)
     field = onnx_card_field(graphs)
     update_card(model_dir, {"onnx": field})
+    return field
+
+
+def _same_encoder_graph(module: nn.Module, source_dir: Path) -> bytes | None:
+    """The source model's encoder graph if its image encoder holds exactly ``module``'s values, else None."""
+    from .card import read_model_card
+    from .loading import load_model_dir
+    from .onnx_runtime import has_onnx_form, verified_graph_paths
+
+    card = read_model_card(source_dir)
+    if not has_onnx_form(card):
+        return None
+    source = load_model_dir(source_dir, runtime="torch").module.image_encoder.state_dict()
+    mine = module.image_encoder.state_dict()
+    if source.keys() != mine.keys() or not all(torch.equal(source[k], mine[k]) for k in mine):
+        return None
+    return verified_graph_paths(source_dir, card)["encoder"].read_bytes()
+
+
+def add_onnx_form_after_training(model_dir: str | Path, say, encoder_from: str | Path | None = None) -> dict | None:
+    """Give a freshly trained INT8 model its ONNX Runtime form, so the viewer runs it as fast as the shipped one.
+
+    Without the form the model is still complete (``auto`` runs it on torch INT8), so a failed export is
+    reported in one line and the run goes on rather than losing the trained model.
+    """
+    try:
+        import onnx  # noqa: F401 - torch's exporter needs it
+    except ImportError:
+        say("ONNX Runtime form not written (the onnx package is not installed): the model runs on torch INT8")
+        return None
+    try:
+        field = add_onnx_form(model_dir, encoder_from)
+    except Exception as error:  # noqa: BLE001 - any exporter failure leaves the torch model usable
+        say(f"ONNX Runtime form not written ({type(error).__name__}: {str(error)[:200]}): the model runs on torch INT8")
+        return None
+    total = sum(graph["bytes"] for graph in field["graphs"].values())
+    say(f"ONNX Runtime form written ({total / 1e6:.1f} MB: encoder and decoder graphs)")
     return field

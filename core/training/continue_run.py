@@ -28,6 +28,7 @@ import torch
 from ..evaluation.runner import Evaluation, HeldOutImage, compare, evaluate_images, manifest_images
 from ..models.artifact import update_card
 from ..models.int8 import export_int8_model_dir
+from ..models.onnx_export import add_onnx_form_after_training
 from ..models.loading import load_model_dir
 from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
 from .budget import seconds_per_step
@@ -219,6 +220,9 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
                           "total_with_adapters": sum(p.numel() for p in segmenter.parameters())
                           + stage1["total_parameters"] - sum(p.numel() for p in decoder.parameters())}
     model_dir = export_int8_model_dir(segmenter, out_dir / INT8_DIR, card, qat_policy_of(run.parent))
+    # the viewer runs it in ONNX Runtime, as the parent; the encoder graph is the parent's (same values)
+    parent_dir = Path(run.parent.path)
+    add_onnx_form_after_training(model_dir, run.say, parent_dir if parent_dir.is_dir() else None)
     new, _ = timed_evaluation(run, load_model_dir(model_dir, runtime="torch"), run.heldout,
                                 "new model")  # the same runtime as the parent's score
     comparison = comparison_record(run.parent, baseline, new)

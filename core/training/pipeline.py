@@ -17,11 +17,13 @@ from ..models.artifact import write_model_dir
 from ..models.registry import DEFAULT_BACKBONE, default_config
 from ..models.safe_weights import sha256_of
 from .adapters import AdapterConfig
+from . import distributed
 from .augment import AugmentConfig
 from .card import library_versions, model_version, utc_now
 from .dataset import SegmentationDataset
 from .example import Example, load_example_cache
 from .loop import LoopConfig
+from ..models.onnx_export import add_onnx_form_after_training
 from .progress import ProgressEvent
 from .stage1 import Stage1Config, run_stage1
 
@@ -138,8 +140,14 @@ def resolve_profile(config: TrainConfig) -> str:
 
 def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, resume: bool = False,
           progress=None, cancel=None) -> dict[str, Path]:
-    """Run the requested stages; returns the model directories written."""
+    """Run the requested stages; returns the model directories written.
+
+    Under torchrun (``core.training.distributed``) every process trains, rank 0 alone writes.
+    """
     if resolve_profile(config) == "decoder":
+        if distributed.world_size() > 1:
+            raise ValueError("the decoder profile is a short single-process run; under torchrun train the full "
+                             "profile (--from lite_medsam, or --backbone with --checkpoint)")
         from .continue_run import continue_training
 
         if resume and progress:
@@ -150,7 +158,8 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
         return continue_training(manifest_path, out_dir, config, progress, cancel)
     torch.manual_seed(config.seed)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
     emit = progress or (lambda event: None)
     backbone_config = default_config(config.backbone, config.image_size)
     image_size = int(backbone_config["image_size"])
@@ -186,6 +195,7 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
                 "val_images": len(data.val),
                 "skipped_rows": len(data.problems),
                 "epochs": loop_config.epochs,
+                "processes": distributed.world_size(),  # --batch-size per process
                 "best_epoch": result.loop.best_epoch,
                 "seconds": round(result.loop.seconds, 1),
                 "history": result.loop.history,
@@ -200,12 +210,18 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
             },
             "versions": library_versions(),
         }
-        written["fp32"] = write_model_dir(out_dir / FP32_DIR, card, result.merged_state)
+        written["fp32"] = out_dir / FP32_DIR
+        if distributed.is_main():
+            written["fp32"] = write_model_dir(out_dir / FP32_DIR, card, result.merged_state)
+        distributed.barrier()  # stage 2 reads it on every process
     if config.stages in ("2", "both"):
         from .stage2 import run_stage2
 
         written["int8"] = run_stage2(out_dir / FP32_DIR, out_dir, train_set, val_set, loop_config, config,
                                      resume=resume, progress=progress, cancel=cancel)
+        if not distributed.is_main():  # the rest is rank 0's writing
+            return written
+        add_onnx_form_after_training(written["int8"], lambda text: emit(ProgressEvent("export", 0, 0, 0, 0, message=text)))
         for checkpoint in ("stage1_checkpoint.pt", "stage2_checkpoint.pt"):  # the INT8 model is final
             (out_dir / checkpoint).unlink(missing_ok=True)
     return written
