@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from core.export import ExportError, export_dicom_seg, export_mask_png, export_review_csv
 from core.store import StoreError
 
-from .document import ImageDocument
+from .editing.document import ImageDocument
 
 
 class ExportActions:

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .excepthook import install_excepthook
     from .main_window import MainWindow
-    from .settings import APPLICATION, ORGANIZATION
+    from .services.settings import APPLICATION, ORGANIZATION
     from .theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication([sys.argv[0]])

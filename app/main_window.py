@@ -20,26 +20,26 @@ from core.review.status import status_after_edit
 from core.segment.resegment import unreviewed_keys
 from core.store import AnnotationStore, StoreError, image_ref
 
-from . import help_dialogs, models_dialog, training_dialog
+from .dialogs import help_dialogs, models_dialog, training_dialog
 from .actions import ToolbarWidgets, WindowActions, build_menus, build_toolbar
-from .canvas import ImageCanvas
-from .document import ImageDocument
+from .canvas.canvas import ImageCanvas
+from .editing.document import ImageDocument
 from .export_actions import ExportActions
 from .icons import icon
-from .info_panel import InfoPanel
-from .mask_controller import MaskController
-from .measurements_panel import MeasurementsPanel
-from .overlay_panel import OverlayPanel
-from .problems_panel import ProblemsPanel
-from .qimage import gray_to_qimage
-from .review_panel import ReviewPanel
-from .segmentation_service import SegmentationService
-from .settings import Settings
-from .settings_dialog import SettingsDialog
-from .status_bar import ViewerStatusBar
-from .study_service import StudyService
-from .window_level import WindowLevel
-from .worklist import WorklistPanel
+from .panels.info_panel import InfoPanel
+from .editing.mask_controller import MaskController
+from .panels.measurements_panel import MeasurementsPanel
+from .panels.overlay_panel import OverlayPanel
+from .panels.problems_panel import ProblemsPanel
+from .canvas.qimage import gray_to_qimage
+from .panels.review_panel import ReviewPanel
+from .services.segmentation_service import SegmentationService
+from .services.settings import Settings
+from .dialogs.settings_dialog import SettingsDialog
+from .panels.status_bar import ViewerStatusBar
+from .services.study_service import StudyService
+from .canvas.window_level import WindowLevel
+from .panels.worklist import WorklistPanel
 
 log = logging.getLogger(__name__)
 

@@ -71,7 +71,7 @@ def wait_for(app, condition, timeout_s: float) -> bool:
 def cold_start(app, path: Path) -> dict:
     """First use: the window loads the model itself (model thread) while the file is opened."""
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.services.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["ADAQAT_SETTINGS"] = str(Path(tmp) / "settings.ini")
@@ -98,7 +98,7 @@ def run(path: Path, runs: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.services.settings import Settings
     from core.models.loading import load_model
 
     app = QApplication.instance() or QApplication([])

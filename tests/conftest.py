@@ -29,7 +29,7 @@ def loaded_model():
 def viewer_settings(tmp_path, monkeypatch):
     """A fresh settings ini for one test (geometry, recent files, store path never leak between tests)."""
     monkeypatch.setenv("ADAQAT_SETTINGS", str(tmp_path / "viewer.ini"))
-    from app.settings import Settings
+    from app.services.settings import Settings
 
     return Settings()
 
@@ -38,7 +38,7 @@ def viewer_settings(tmp_path, monkeypatch):
 def make_window(qtbot, loaded_model, viewer_settings, tmp_path):
     """Build real MainWindows on a store under tmp_path (the same store for every call in one test)."""
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.services.settings import Settings
 
     windows = []
 

@@ -7,8 +7,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from app.canvas import ImageCanvas
-from app.qimage import gray_to_qimage
+from app.canvas.canvas import ImageCanvas
+from app.canvas.qimage import gray_to_qimage
 
 
 def make_canvas(qtbot, width=400, height=300):

@@ -32,7 +32,7 @@ def pretrained_installed(home):
 def window(qtbot, viewer_settings, tmp_path, home):
     """A window that loads its model by name, as the installed viewer does (no injected model)."""
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.services.settings import Settings
 
     win = MainWindow(store_path=tmp_path / "store", settings=Settings())
     qtbot.addWidget(win)

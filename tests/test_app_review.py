@@ -78,7 +78,7 @@ def test_dragging_up_brightens_every_file(qtbot, make_window, drag, tmp_path, ph
 def test_help_lists_every_shortcut_of_the_window(make_window):
     from PySide6.QtGui import QKeySequence
 
-    from app.help_dialogs import shortcuts_html
+    from app.dialogs.help_dialogs import shortcuts_html
 
     window = make_window()
     html = shortcuts_html(window.actions())

@@ -8,8 +8,8 @@ import sys
 from PySide6.QtCore import QSettings
 
 from app.excepthook import install_excepthook
-from app.settings import Settings
-from app.settings_dialog import SettingsDialog
+from app.services.settings import Settings
+from app.dialogs.settings_dialog import SettingsDialog
 
 
 def test_settings_use_the_override_file(viewer_settings, tmp_path):

@@ -44,7 +44,7 @@ def make_store(root: Path, statuses: dict[str, str | None], without_mask: tuple[
 @pytest.fixture
 def open_dialog(qtbot, viewer_settings):
     """A TrainingDialog on an open store (closed, and any engine process stopped, at the end)."""
-    from app.training_dialog import TrainingDialog
+    from app.dialogs.training_dialog import TrainingDialog
     from core.store import AnnotationStore
 
     opened = []
@@ -83,7 +83,7 @@ def generic_parent(folder: Path) -> Path:
 
 def test_fine_tune_from_the_viewer_then_use_the_better_model(qtbot, viewer_settings, tmp_path, monkeypatch):
     from app.main_window import MainWindow
-    from app.settings import Settings
+    from app.services.settings import Settings
     from core.models.catalog import active_model
 
     monkeypatch.setenv("ADAQAT_HOME", str(tmp_path / "home"))  # the child engine inherits it
@@ -203,7 +203,7 @@ def test_engine_error_is_shown_as_its_one_line_message(qtbot, open_dialog, tmp_p
 
 
 def test_cancel_stops_the_run_and_offers_resume(qtbot, open_dialog, viewer_settings, tmp_path):
-    from app.training_dialog import TrainingDialog
+    from app.dialogs.training_dialog import TrainingDialog
 
     store_root = make_store(tmp_path / "store", REVIEWED)
     dialog = open_dialog(store_root)

@@ -40,7 +40,7 @@ def test_fresh_install_lists_the_shipped_model_as_active(home, capsys):
 
 
 def test_activate_installs_a_folder_and_every_default_follows_it(home, tmp_path, capsys, viewer_settings):
-    from app.settings import Settings
+    from app.services.settings import Settings
     from core.models.catalog import active_model
     from core.training.parent import load_parent
 

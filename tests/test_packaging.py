@@ -55,7 +55,7 @@ def test_engine_command_in_bundle_uses_its_own_executable(frozen):
 
 
 def test_training_request_frozen_command_line(frozen, tmp_path):
-    from app.training_process import TrainingProcess, TrainingRequest
+    from app.services.training_process import TrainingProcess, TrainingRequest
 
     request = TrainingRequest(store_dir=tmp_path / "store", out_dir=tmp_path / "out", time_budget_s=60,
                               from_model="default")
@@ -67,7 +67,7 @@ def test_training_request_frozen_command_line(frozen, tmp_path):
 
 
 def test_training_request_checkout_command_line(monkeypatch, tmp_path):
-    from app.training_process import TrainingRequest
+    from app.services.training_process import TrainingRequest
 
     monkeypatch.delattr(sys, "frozen", raising=False)
     request = TrainingRequest(store_dir=tmp_path / "store", out_dir=tmp_path / "out")

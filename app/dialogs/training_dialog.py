@@ -40,9 +40,9 @@ from PySide6.QtWidgets import (
 from core.store import AnnotationStore, StoreError
 from core.training.store_source import TRAINING_STATUSES
 
-from .settings import Settings
+from ..services.settings import Settings
 from .settings_dialog import form_row
-from .training_process import (
+from ..services.training_process import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
     EXIT_OUT_OF_MEMORY,

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .settings import DEVICES, Settings
+from ..services.settings import DEVICES, Settings
 
 
 class SettingsDialog(QDialog):

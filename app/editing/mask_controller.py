@@ -15,10 +15,10 @@ from PySide6.QtCore import QObject
 
 from core.review.prompt_merge import merge_box_result, merge_point_result
 
-from .canvas import ImageCanvas
+from ..canvas.canvas import ImageCanvas
 from .document import ImageDocument
-from .segmentation_service import SegmentationService
-from .tools import BoxPromptTool, BrushTool, PointPromptTool, PolygonTool, PromptMarks, Tool
+from ..services.segmentation_service import SegmentationService
+from ..canvas.tools import BoxPromptTool, BrushTool, PointPromptTool, PolygonTool, PromptMarks, Tool
 
 PROMPT_TEXT = {"box": "Box prompt", "points": "Point prompt", "box+points": "Box + point prompt", "auto": "Automatic re-run"}
 

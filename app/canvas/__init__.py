@@ -1,0 +1,1 @@
+"""Drawing the study: the zoomable canvas, the mask overlay, window/level, the drawing tools."""

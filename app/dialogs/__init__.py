@@ -1,0 +1,1 @@
+"""Modal windows: settings, models, fine-tune, help."""

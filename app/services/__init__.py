@@ -1,0 +1,1 @@
+"""Work the window hands off: threads that decode and segment, the training child process, settings."""
