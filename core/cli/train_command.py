@@ -13,6 +13,7 @@ from pathlib import Path
 from ..models.errors import ModelLoadError
 from ..models.registry import BACKBONES, DEFAULT_BACKBONE, default_config
 from ..runtime import choose_device, set_threads
+from ..training import distributed
 from ..training.adapters import POLICIES, AdapterConfig
 from ..training.exit_codes import EXIT_CANCELLED, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY
 from ..training.manifest import ManifestError
@@ -127,10 +128,21 @@ def run(args) -> int:
     except RuntimeError as error:
         return fail(str(error))
     set_threads(args.threads)
+    distributed.setup(device)  # under torchrun: join the process group (one GPU per process on CUDA)
+    try:
+        return train_here(args, device)
+    finally:
+        distributed.shutdown()
+
+
+def train_here(args, device: str) -> int:
+    """One process's run; under torchrun only rank 0 reports progress and prints the models written."""
     config = config_from_args(args, device)
     cancel = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())  # a GUI's "Cancel": stop between steps, keep checkpoint
     progress = JsonProgress() if args.progress_json else ProgressBar()
+    if not distributed.is_main():
+        progress = lambda event: None  # noqa: E731 (rank 0 reports for all)
     try:
         if args.estimate:
             return print_estimate(args, config, progress)
@@ -147,6 +159,8 @@ def run(args) -> int:
         where = error.filename or args.out
         advice = "free disk space and run again with --resume" if error.errno == errno.ENOSPC else "check the --out folder"
         return fail(f"{where}: could not write ({error.strerror or error}); {advice}")
+    if not distributed.is_main():
+        return 0
     print(file=sys.stderr)
     for kind, path in written.items():
         if args.progress_json:

@@ -20,8 +20,9 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
+from . import distributed
 from .dataset import SegmentationDataset
 from .losses import batch_dice
 from .step import training_step
@@ -101,10 +102,11 @@ class TrainingLoop:
         self.hooks = hooks or StageHooks()
         self.progress = progress or (lambda event: None)
         self.cancel = cancel or NeverCancel()
-        self.steps_per_epoch = max(1, math.ceil(len(train_set) / config.batch_size))
+        self.steps_per_epoch = max(1, math.ceil(distributed.shard_length(len(train_set)) / config.batch_size))
         self.total_steps = self.steps_per_epoch * config.epochs
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.use_amp = config.amp and config.device.startswith("cuda")
+        self.train_model = model  # DistributedDataParallel(model) under torchrun, from run()
 
     # -- schedule -------------------------------------------------------------------------------
     def _set_lr(self, step: int) -> None:
@@ -125,6 +127,7 @@ class TrainingLoop:
         history = list(state["history"]) if state else []
         best = {"dice": state["best_val_dice"], "epoch": state["best_epoch"]} if state else {"dice": -1.0, "epoch": 0}
         best_state = self._trainable_snapshot() if state is None else state["best_state"]
+        self.train_model = distributed.wrap(self.model)
         started = time.perf_counter()
         steps_done_here = 0
         for epoch in range(start_epoch, self.config.epochs):
@@ -133,21 +136,12 @@ class TrainingLoop:
                                             message=f"{self.name}: time budget reached after {epoch} epochs"))
                 break
             self.train_set.set_epoch(epoch)
-            loader = DataLoader(
-                self.train_set,
-                batch_size=self.config.batch_size,
-                shuffle=True,
-                drop_last=len(self.train_set) > self.config.batch_size,
-                collate_fn=_collate,
-                num_workers=self.config.num_workers,
-                generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch),
-                persistent_workers=False,
-            )
-            self.model.train()
+            loader = self._loader(epoch)
+            self.train_model.train()
             self.hooks.prepare_train_mode(self.model)
             losses = []
             for batch in loader:
-                if self.cancel.is_set():
+                if distributed.any_rank(self.cancel.is_set()):
                     raise TrainingCancelled(f"{self.name} cancelled at epoch {epoch + 1}; resume with --resume")
                 loss = self._train_step(batch, step)
                 losses.append(loss)
@@ -157,7 +151,8 @@ class TrainingLoop:
                 eta = elapsed / steps_done_here * (self.total_steps - step)
                 self.progress(ProgressEvent(self.name, epoch + 1, self.config.epochs, step, self.total_steps, loss, None, eta))
             val_dice = self.validate()
-            record = {"epoch": epoch + 1, "step": step, "loss": sum(losses) / max(1, len(losses)), "val_dice": val_dice}
+            mean_loss = distributed.mean(sum(losses) / max(1, len(losses)))  # over every process's shard
+            record = {"epoch": epoch + 1, "step": step, "loss": mean_loss, "val_dice": val_dice}
             history.append(record)
             if self.hooks.eligible_for_best(step) and val_dice > best["dice"]:
                 best = {"dice": val_dice, "epoch": epoch + 1}
@@ -178,7 +173,18 @@ class TrainingLoop:
         if self.config.stop_at is None or epochs_done == 0:
             return False
         per_epoch = (time.perf_counter() - started) / epochs_done
-        return time.perf_counter() + per_epoch > self.config.stop_at
+        return bool(distributed.broadcast(time.perf_counter() + per_epoch > self.config.stop_at))  # rank 0 decides
+
+    def _loader(self, epoch: int) -> DataLoader:
+        """This epoch's batches: a seeded shuffle of every example, or of this process's shard under torchrun."""
+        shared = dict(batch_size=self.config.batch_size, collate_fn=_collate, num_workers=self.config.num_workers,
+                      drop_last=distributed.shard_length(len(self.train_set)) > self.config.batch_size,
+                      persistent_workers=False)
+        if distributed.context().enabled:
+            return DataLoader(self.train_set, sampler=distributed.train_sampler(self.train_set, self.config.seed, epoch),
+                              **shared)
+        return DataLoader(self.train_set, shuffle=True, generator=torch.Generator().manual_seed(self.config.seed * 1000 + epoch),
+                          **shared)
 
     def _train_step(self, batch: dict[str, torch.Tensor], step: int) -> float:
         try:
@@ -198,9 +204,9 @@ class TrainingLoop:
     def _optimisation_step(self, batch: dict[str, torch.Tensor], step: int) -> float:
         self._set_lr(step)
         after = (lambda: self.hooks.after_step(step)) if self.hooks.after_step is not None else None
-        return training_step(self.model, self.optimizer, batch, device=self.config.device, amp=self.use_amp,
+        return training_step(self.train_model, self.optimizer, batch, device=self.config.device, amp=self.use_amp,
                              extra_loss=self.hooks.extra_loss, grad_clip=self.config.grad_clip, after_step=after,
-                             check_loss=lambda value: self._check_loss(value, step))
+                             check_loss=lambda value: self._check_loss(distributed.mean(value), step))
 
     def _check_loss(self, value: float, step: int) -> None:
         if not math.isfinite(value) or value > EXPLODED_LOSS:
@@ -220,14 +226,20 @@ class TrainingLoop:
         if len(self.val_set) == 0:
             return float("nan")
         self.model.eval()
-        loader = DataLoader(self.val_set, batch_size=self.config.batch_size, shuffle=False, collate_fn=_collate)
-        scores = []
+        mine = distributed.validation_indices(len(self.val_set))  # all of them with one process
+        subset = self.val_set if len(mine) == len(self.val_set) else Subset(self.val_set, mine)
+        loader = DataLoader(subset, batch_size=self.config.batch_size, shuffle=False, collate_fn=_collate)
+        scores = [torch.zeros(0)]
         for batch in loader:
             batch = {k: v.to(self.config.device) for k, v in batch.items()}
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_amp):
                 logits = self.model(batch["image"], batch["box"])
             scores.append(batch_dice(logits, batch["target"], batch["valid"]).float().cpu())
-        return float(torch.cat(scores).mean())
+        scores = torch.cat(scores)
+        if not distributed.context().enabled:
+            return float(scores.mean())
+        total, count = distributed.sum_and_count(float(scores.double().sum()), len(scores))
+        return total / count
 
     # -- state ----------------------------------------------------------------------------------
     def _trainable_snapshot(self) -> dict[str, torch.Tensor]:
@@ -235,6 +247,8 @@ class TrainingLoop:
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def _save_checkpoint(self, epoch, step, history, best, best_state) -> None:
+        if not distributed.is_main():  # every process holds the same state: one file
+            return
         self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "epochs": self.config.epochs,

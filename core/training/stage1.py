@@ -19,6 +19,7 @@ from .adapters import (
     count_parameters,
     orthogonality_penalty,
 )
+from . import distributed
 from .budget import epochs_within, seconds_per_step
 from .dataset import SegmentationDataset
 from .progress import ProgressEvent
@@ -88,12 +89,13 @@ def run_stage1(
         add_adapters(trial, config.adapters, total_steps=100)
         step_s = seconds_per_step(trial, train_set, loop_config.batch_size, loop_config.device)
         del trial
-        loop_config.epochs = epochs_within(time_budget_s, step_s, len(train_set), len(val_set),
-                                           loop_config.batch_size, loop_config.epochs)
+        epochs = epochs_within(time_budget_s, step_s, distributed.shard_length(len(train_set)), len(val_set),
+                               loop_config.batch_size, loop_config.epochs)
+        loop_config.epochs = distributed.broadcast(epochs)  # rank 0's measurement decides for all
         if progress:
             progress(ProgressEvent("prepare", 0, loop_config.epochs, 0, 0,
                                    message=f"{step_s:.2f} s per step: {loop_config.epochs} epochs fit in {time_budget_s:.0f} s"))
-    steps_per_epoch = max(1, -(-len(train_set) // loop_config.batch_size))
+    steps_per_epoch = max(1, -(-distributed.shard_length(len(train_set)) // loop_config.batch_size))
     total_steps = steps_per_epoch * loop_config.epochs
     wrapped = add_adapters(model, config.adapters, total_steps)
     model.to(loop_config.device)
@@ -111,6 +113,10 @@ def run_stage1(
     result = loop.run(resume=resume)
     model.load_state_dict(result.best_state)
     ranks = effective_ranks(model)
+    mask = wrapped.peft_config[ADAPTER_NAME].rank_pattern if wrapped is not None else None
+    agreed = distributed.agreement(ranks, mask, result.best_state)  # raises if the processes' ranks differ
+    if agreed and progress:
+        progress(ProgressEvent("prepare", 0, loop_config.epochs, 0, 0, message=agreed))
     plain = wrapped.merge_and_unload() if wrapped is not None else model
     merged = {k: v.detach().cpu().clone() for k, v in plain.state_dict().items()}
     return Stage1Result(merged, ranks, trainable, total, full_count, result)

@@ -19,6 +19,7 @@ from torch import nn
 from ..models.artifact import read_card
 from ..models.int8 import POLICIES, export_int8_model_dir
 from ..models.loading import load_model_dir
+from . import distributed
 from .card import library_versions, utc_now
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .stage1 import freeze_batchnorm
@@ -96,4 +97,8 @@ def run_stage2(fp32_dir: Path, out_dir: Path, train_set, val_set, loop_config: L
         "versions": library_versions(),
     }
     json.dumps(card)  # fail early on anything not JSON-able
-    return export_int8_model_dir(model, Path(out_dir) / "model-int8", card, config.qat_policy)
+    model_dir = Path(out_dir) / "model-int8"
+    if distributed.is_main():  # under torchrun every process holds this model; rank 0 writes it
+        model_dir = export_int8_model_dir(model, model_dir, card, config.qat_policy)
+    distributed.barrier()
+    return model_dir
