@@ -195,7 +195,7 @@ def cpu_image_sizes(threads: int, repeats: int) -> dict:
             "rows": rows}
 
 
-def cpu_train_images(counts: list[int], epochs: int, threads: int) -> dict:
+def cpu_train_images(counts: list[int], epochs: int, threads: int, json_out: Path | None = None) -> dict:
     import os
     import subprocess
     import tempfile
@@ -203,6 +203,15 @@ def cpu_train_images(counts: list[int], epochs: int, threads: int) -> dict:
     machine = machine_cpu()
     manifest = DATA / "clinic-sample" / "manifest.csv"
     rows = []
+
+    def result() -> dict:
+        return {"what": "wall clock of the CPU fine-tune (decoder profile) vs number of training images",
+                "data": "clinic-sample train split, first N images (adaqat train --max-train-images N)",
+                "model": "shipped default continued (--from default --profile decoder)", "prompt": "auto + box mix (training)",
+                "epochs": epochs, "qat_epochs": 1, "machine": {**machine, "load_average_at_end": os.getloadavg()},
+                "command": f"python benchmarks/bench_gpu_speed.py --cpu-train-images {' '.join(map(str, counts))} --epochs {epochs}",
+                "rows": rows}
+
     for n in counts:
         with tempfile.TemporaryDirectory() as tmp:
             command = [sys.executable, "-m", "core.cli", "train", "--data", str(manifest), "--out", tmp, "--from", "default",
@@ -224,13 +233,9 @@ def cpu_train_images(counts: list[int], epochs: int, threads: int) -> dict:
                 row["stderr_tail"] = done.stderr[-400:]
         rows.append(row)
         print(row, flush=True)
-    machine["load_average_at_end"] = os.getloadavg()
-    return {"what": "wall clock of the CPU fine-tune (decoder profile) vs number of training images",
-            "data": "clinic-sample train split, first N images (adaqat train --max-train-images N)",
-            "model": "shipped default continued (--from default --profile decoder)", "prompt": "auto + box mix (training)",
-            "epochs": epochs, "qat_epochs": 1, "machine": machine,
-            "command": f"python benchmarks/bench_gpu_speed.py --cpu-train-images {' '.join(map(str, counts))} --epochs {epochs}",
-            "rows": rows}
+        if json_out:  # after every row: a stopped sweep keeps what it measured
+            json_out.write_text(json.dumps(result(), indent=1))
+    return result()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cpu_image_sizes or args.cpu_train_images:
         result = cpu_image_sizes(args.threads, args.repeats) if args.cpu_image_sizes else \
-            cpu_train_images(args.cpu_train_images, args.epochs, args.threads)
+            cpu_train_images(args.cpu_train_images, args.epochs, args.threads, args.json_out)
         if args.json_out:
             args.json_out.write_text(json.dumps(result, indent=1))
         return 0

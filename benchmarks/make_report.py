@@ -47,6 +47,11 @@ def _evaluate_command(e: dict, model: str, compare: str | None) -> str:
     return f"adaqat evaluate --model {model}{extra} --data {data} --split {e['split']} --prompt {e['prompt']} --json"
 
 
+def run_of(model: str) -> str:
+    """'policy-lora_r8 2026-12-03+51c81d9d' (the card's name and version, as evaluate prints it) -> 'lora_r8'."""
+    return model.split()[0].removeprefix("policy-")
+
+
 def stage1_rows(spec: dict, s1: dict | None) -> list[dict]:
     """Rows of one issue-14 run: 256-px test (auto, box) from per-image Dice, then full-resolution rows."""
     if s1 is None or spec["run"] not in s1.get("runs", {}):
@@ -63,11 +68,10 @@ def stage1_rows(spec: dict, s1: dict | None) -> list[dict]:
                          "dice": summary["mean"], "dice_std": summary["std"], "dice_ci": [summary["ci95_low"], summary["ci95_high"]],
                          "command": S1_COMMAND_256})
     for e in s1.get("full_resolution", []):
-        paths = [m["model"] for m in e["models"]]
+        paths = [f"runs/i14/{run_of(m['model'])}/model-fp32" for m in e["models"]]
         for m in e["models"]:
-            if f"/{spec['run']}/" not in m["model"]:
+            if run_of(m["model"]) != spec["run"]:
                 continue
-            other = next((p for p in paths if p != m["model"]), None)
             sm = m["summary"]
             n = sm["dice"]["n"]
             data = f"cxr-lungs test ({n})" if e["split"] == "test" else f"clinic-sample val ({n}, external)"
@@ -106,8 +110,9 @@ def stage1_tests(s1: dict | None) -> list[dict]:
         c = e.get("comparison")
         if not c:
             continue
-        name = lambda path: next((k for k in ("lora_r8", "lora", "everywhere", "full") if f"/{k}/" in path), path)
-        a, b = name(c["model_a"]), name(c["model_b"])
+        label = {"full": "full fine-tuning", "everywhere": "AdaLoRA (everywhere)", "lora": "fixed-rank LoRA r 12",
+                 "lora_r8": "fixed-rank LoRA r 8"}
+        a, b = (label.get(run_of(c[k]), run_of(c[k])) for k in ("model_a", "model_b"))
         data = f"cxr-lungs test ({c['n']}), full resolution" if e["split"] == "test" else f"clinic-sample val ({c['n']}), full resolution"
         tests.append({"what": f"{a} vs {b}", "data": data, "prompt": e["prompt"], "mean_difference": c["mean_difference"], "p": c["p_value"]})
     return tests
@@ -384,7 +389,9 @@ def render(acc: dict, lat: list[dict], curve: list[dict], card: dict, plots: lis
                   "8 on average), r 8 keeps AdaLoRA's final budget (360 ranks) spread evenly.",
                   "",
                   s1_runs_table(s1),
-                  ""]
+                  "",
+                  *[f"- {note}" for note in s1.get("notes", [])],
+                  *([""] if s1.get("notes") else [])]
     else:
         missing.append("the issue-14 stage-1 runs")
     parts += [f"Final AdaLoRA rank pattern of the shipped model (`model.json` -> `adapter.final_rank_pattern`): total {total} of {init} initial.",

@@ -54,17 +54,19 @@ def per_image_test_dice(model_dir: Path, cache: Path, device: str, limit: int | 
 
     examples = load_example_cache(cache)["test"][:limit]
     model = load_model_dir(model_dir).module.to(device).eval()
-    scores = {}
-    for prompt in ("auto", "box"):
-        data = SegmentationDataset(examples, train=False, eval_prompt=prompt)
-        dice = []
-        with torch.no_grad():
-            for batch in DataLoader(data, batch_size=16, shuffle=False, collate_fn=_collate):
-                batch = {k: v.to(device) for k, v in batch.items()}
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=str(device).startswith("cuda")):
-                    logits = model(batch["image"], batch["box"])
-                dice += batch_dice(logits, batch["target"], batch["valid"]).float().cpu().tolist()
-        scores[prompt] = dice
+    prompts = ("auto", "box")
+    sets = {prompt: SegmentationDataset(examples, train=False, eval_prompt=prompt) for prompt in prompts}
+    scores = {prompt: [] for prompt in prompts}
+    amp = str(device).startswith("cuda")
+    with torch.no_grad():  # model(image, box) is decode(encode(image), box): encode once, decode per prompt
+        loaders = [DataLoader(sets[prompt], batch_size=16, shuffle=False, collate_fn=_collate) for prompt in prompts]
+        for batches in zip(*loaders):
+            batches = [{k: v.to(device) for k, v in batch.items()} for batch in batches]
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                embeddings = model.encode(batches[0]["image"])
+                for prompt, batch in zip(prompts, batches):
+                    logits, _ = model.decode(embeddings, boxes=batch["box"])
+                    scores[prompt] += batch_dice(logits, batch["target"], batch["valid"]).float().cpu().tolist()
     return scores
 
 
