@@ -221,7 +221,7 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
                                      resume=resume, progress=progress, cancel=cancel)
         if not distributed.is_main():  # the rest is rank 0's writing
             return written
-        add_onnx_form_after_training(written["int8"], lambda text: emit(ProgressEvent("export", 0, 0, 0, 0, message=text)))
+        add_onnx_form_after_training(written["int8"], lambda text: emit(ProgressEvent("prepare", 0, 0, 0, 0, message=text)))
         for checkpoint in ("stage1_checkpoint.pt", "stage2_checkpoint.pt"):  # the INT8 model is final
             (out_dir / checkpoint).unlink(missing_ok=True)
     return written
