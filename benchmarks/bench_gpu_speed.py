@@ -200,7 +200,7 @@ def cpu_train_images(counts: list[int], epochs: int, threads: int, json_out: Pat
     import subprocess
     import tempfile
 
-    machine = machine_cpu()
+    machine = {**machine_cpu(), "threads": threads}  # the runs' OMP_NUM_THREADS
     manifest = DATA / "clinic-sample" / "manifest.csv"
     rows = []
 
@@ -209,7 +209,8 @@ def cpu_train_images(counts: list[int], epochs: int, threads: int, json_out: Pat
                 "data": "clinic-sample train split, first N images (adaqat train --max-train-images N)",
                 "model": "shipped default continued (--from default --profile decoder)", "prompt": "auto + box mix (training)",
                 "epochs": epochs, "qat_epochs": 1, "machine": {**machine, "load_average_at_end": os.getloadavg()},
-                "command": f"python benchmarks/bench_gpu_speed.py --cpu-train-images {' '.join(map(str, counts))} --epochs {epochs}",
+                "command": f"python benchmarks/bench_gpu_speed.py --cpu-train-images {' '.join(map(str, counts))} --epochs {epochs} "
+                           f"--threads {threads}",
                 "rows": rows}
 
     for n in counts:

@@ -421,6 +421,10 @@ def render(acc: dict, lat: list[dict], curve: list[dict], card: dict, plots: lis
                   "",
                   train_images_table(train),
                   ""]
+        ok = [r for r in train["rows"] if r["exit"] == 0]
+        if len(ok) < 2:
+            missing.append(f"a training-time curve (measured only at N = {', '.join(str(r['train_images_requested']) for r in ok)}; "
+                           f"the sweep `{train['command']}` did not fit the loaded 2-core VM's time)")
     else:
         missing.append("training time vs number of images")
     parts += ["### Clinic fine-tune: Dice vs minutes of CPU training",
@@ -440,6 +444,13 @@ def render(acc: dict, lat: list[dict], curve: list[dict], card: dict, plots: lis
                   "",
                   gpu_table(gpu),
                   ""]
+        if s1:
+            runs = s1["runs"].values()
+            images = sum(r["epochs"] * 246 for r in runs)  # cxr-lungs train split, every epoch
+            longest = max(r["train_seconds"] for r in runs)
+            parts += [f"The real trainer on the same card (the {len(s1['runs'])} stage-1 runs above, side by side, data loading "
+                      f"on 3 CPU workers each, validation included): {min(r['train_seconds'] for r in runs):.0f}-{longest:.0f} s "
+                      f"for 20 epochs of 246 images, {images / longest:.0f} training images/s together.", ""]
     else:
         missing.append("GPU images/s")
     parts += ["### Plots",
