@@ -119,15 +119,54 @@ def test_build_outputs_are_ignored():
         assert ignored.returncode == 0, f"{path} must be git-ignored"
 
 
-@pytest.mark.skipif(not BUNDLE.is_dir(), reason="bundle not built (bash packaging/build.sh)")
+@pytest.mark.skipif(not (BUNDLE / "adaqat-viewer").is_file(),
+                    reason="dist/adaqat not built (run: bash packaging/build.sh)")
 def test_built_bundle_contents():
     internal = BUNDLE / "_internal"
     names = {p.name for p in internal.rglob("*")}
     for needed in ("encoder.onnx", "decoder.onnx", "model.safetensors", "chest_cr_RG1_J2KR.dcm",
-                   "libqxcb.so", "libqoffscreen.so", "libtorch_cpu.so", "libcudart.so.13"):
+                   "libqxcb.so", "libqoffscreen.so", "libtorch_cpu.so", "libcudart.so.13", "_C_stable.so",
+                   "libxcb-icccm.so.4", "libxcb-keysyms.so.1"):
         assert needed in names, needed
     for left_out in ("libcudnn_engines_precompiled.so.9", "libcusolver.so.12", "libtorch_cuda_linalg.so",
                      "libqwayland.so", "libqvnc.so"):
         assert left_out not in names, left_out
     assert not (internal / "triton").exists()
     assert (BUNDLE / "adaqat").resolve() == (BUNDLE / "adaqat-viewer").resolve()
+
+
+# imported by torch/torchao only when installed (guarded by try/except); the bundle leaves it out on purpose
+OPTIONAL_EXCLUDED = {"triton"}
+_IMPORT_EVERYTHING = """
+import importlib, json, pkgutil, sys
+import app, core
+for package in (core, app):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _spec_excludes() -> list[str]:
+    import ast
+
+    tree = ast.parse((ROOT / "packaging" / "adaqat.spec").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXCLUDES":
+            return ast.literal_eval(node.value)
+    raise AssertionError("packaging/adaqat.spec has no EXCLUDES list")
+
+
+@pytest.mark.slow
+def test_spec_excludes_nothing_the_engine_or_viewer_imports():
+    """Every module of core/ and app/ imported in a fresh interpreter: none may be in the spec's EXCLUDES."""
+    excludes = _spec_excludes()
+    result = subprocess.run([sys.executable, "-c", _IMPORT_EVERYTHING], cwd=ROOT, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"},
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = json.loads(result.stdout.strip().splitlines()[-1])
+    hits = sorted({exclude for name in imported for exclude in excludes
+                   if (name == exclude or name.startswith(exclude + ".")) and exclude not in OPTIONAL_EXCLUDED})
+    assert not hits, f"packaging/adaqat.spec EXCLUDES modules the app imports: {hits}"
