@@ -109,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "resources" / "models" / "default"))
     parser.add_argument("--images", type=int, default=30)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--threads", type=int, nargs="*", default=[1, 2], help="none: accuracy only")
     parser.add_argument("--accuracy-split", default=None, help="also score cxr-lungs SPLIT per runtime")
     parser.add_argument("--json-out", default=str(ROOT / "benchmarks" / "results" / "onnx_runtime.json"))
     args = parser.parse_args()
