@@ -221,7 +221,8 @@ def cpu_train_images(counts: list[int], epochs: int, threads: int, json_out: Pat
             t0 = time.perf_counter()
             done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
             wall = time.perf_counter() - t0
-            row = {"train_images_requested": n, "wall_s": round(wall, 1), "exit": done.returncode}
+            row = {"train_images_requested": n, "wall_s": round(wall, 1), "exit": done.returncode,
+                   "load_average_after": [round(x, 2) for x in os.getloadavg()]}
             cards = sorted(Path(tmp).rglob("model.json"))
             if cards:
                 card = json.loads(cards[-1].read_text())

@@ -420,7 +420,8 @@ def render(acc: dict, lat: list[dict], curve: list[dict], card: dict, plots: lis
                   f"{train['qat_epochs']} QAT epoch. Machine: {machine_line(train['machine'])}. Command: `{train['command']}`.",
                   "",
                   train_images_table(train),
-                  ""]
+                  "",
+                  *([train["note"] + ".", ""] if train.get("note") else [])]
         ok = [r for r in train["rows"] if r["exit"] == 0]
         if len(ok) < 2:
             missing.append(f"a training-time curve (measured only at N = {', '.join(str(r['train_images_requested']) for r in ok)}; "
