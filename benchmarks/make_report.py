@@ -161,6 +161,32 @@ def latency_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def onnx_runtime_table(speed: dict, accuracy: dict | None) -> str:
+    """Torch FP32 / torch INT8 / ONNX Runtime INT8, interleaved in one run (bench_onnx_runtime.py)."""
+    lines = ["| route | threads | encoder ms | ratio to twin | ratio to pretrained | end to end ms | ratio to twin | "
+             "ratio to pretrained | mask Dice vs twin (mean, min) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    labels = {"lite_medsam_fp32": "pretrained LiteMedSAM, torch FP32 eager (the issue's reference)",
+              "torch_fp32": "the model's float twin, torch FP32 (BN folded)", "torch_int8": "torch INT8 (oneDNN dynamic Linear)",
+              "ort_int8": "ONNX Runtime INT8 (the package's graphs)"}
+    for threads, rows in speed["threads"].items():
+        for name, label in labels.items():
+            r = rows.get(name)
+            if r is None:
+                continue
+            agree = f"{r['mask_dice_vs_fp32_mean']:.4f}, {r['mask_dice_vs_fp32_min']:.4f}" if "mask_dice_vs_fp32_mean" in r else "–"
+            lines.append(f"| {label} | {threads} | {r['encoder_ms']:.0f} | {r['encoder_ratio_to_fp32']:.3f} | "
+                         f"{fmt(r.get('encoder_ratio_to_pretrained_fp32'), '.3f')} | {r['end_to_end_ms']:.0f} | "
+                         f"{r['end_to_end_ratio_to_fp32']:.3f} | {fmt(r.get('end_to_end_ratio_to_pretrained_fp32'), '.3f')} | {agree} |")
+    text = "\n".join(lines)
+    if accuracy:
+        a, w = accuracy["accuracy"], accuracy["accuracy"]["wilcoxon_ort_vs_torch_int8"]
+        text += (f"\n\ncxr-lungs test ({a['ort_int8']['n']} images, automatic prompt, full resolution): torch INT8 "
+                 f"{a['torch_int8']['dice_mean']:.4f}, ONNX Runtime INT8 {a['ort_int8']['dice_mean']:.4f} "
+                 f"(paired Wilcoxon p = {w['p_value']:.3g}).")
+    return text
+
+
 def clinic_curve(clinic: dict) -> list[dict]:
     """Selection Dice after each epoch of the clinic run against minutes of CPU training."""
     row = clinic["rows"][0]
@@ -458,7 +484,17 @@ def render(acc: dict, lat: list[dict], curve: list[dict], card: dict, plots: lis
               "",
               *[f"![{name}](benchmarks/results/plots/{name})" for name in plots],
               ""]
-    missing += ["ONNX Runtime latency in the accuracy table's latency columns"]
+    onnx = extra.get("onnx_runtime")
+    if onnx:
+        at = parts.index("### Plots")
+        parts[at:at] = ["### ONNX Runtime INT8 vs torch, CPU", "",
+                        f"`python benchmarks/bench_onnx_runtime.py --images {onnx['images']} --threads "
+                        f"{' '.join(onnx['threads'])}` ({onnx['images']} cxr-lungs images, shipped model, automatic "
+                        f"prompt, {onnx['machine']}, {onnx['measured_at']}); ratios are medians of per-image ratios "
+                        "to torch FP32 in the same run, routes interleaved.", "",
+                        onnx_runtime_table(onnx, extra.get("onnx_runtime_accuracy")), ""]
+    else:
+        missing.append("ONNX Runtime latency")
     parts += ["Not yet in this report: " + ", ".join(missing) + ".", END]
     return "\n".join(parts)
 
@@ -481,7 +517,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     acc = json.loads((args.results / "accuracy.json").read_text())
     extra = {name: json.loads((args.results / f"{name}.json").read_text())
-             for name in ("stage1_issue14", "gpu_speed", "cpu_latency_vs_size", "cpu_train_vs_images")
+             for name in ("stage1_issue14", "gpu_speed", "cpu_latency_vs_size", "cpu_train_vs_images",
+                          "onnx_runtime", "onnx_runtime_accuracy")
              if (args.results / f"{name}.json").is_file()}
     s1 = extra.get("stage1_issue14")
     acc["rows"] = [row for spec in acc["rows"] for row in (stage1_rows(spec, s1) if spec.get("source") == "stage1_issue14" else [spec])]
