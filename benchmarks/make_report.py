@@ -203,6 +203,16 @@ def clinic_curve(clinic: dict) -> list[dict]:
     return points
 
 
+def _save(fig, path: Path) -> str:
+    """Write one report figure as the report links it; returns its file name."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, extra: dict | None = None) -> list[str]:
     import matplotlib
 
@@ -229,10 +239,7 @@ def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, 
     ax.set_xticklabels([short_layer(n) for n in layers], rotation=90, fontsize=6)
     ax.set_ylabel("final rank (init 12)")
     ax.set_title("Final AdaLoRA rank per layer (blue encoder qkv, orange decoder); fixed-rank LoRA keeps 12 (or 8) everywhere")
-    fig.tight_layout()
-    fig.savefig(out / "rank_pattern.png", dpi=110)
-    plt.close(fig)
-    names.append("rank_pattern.png")
+    names.append(_save(fig, out / "rank_pattern.png"))
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, threads in enumerate((1, 2)):
@@ -245,10 +252,7 @@ def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, 
     ax.set_xticklabels(["FP32", "INT8 shipped"])
     ax.set_ylabel("ms per image (256 px, CPU, torch)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "cpu_latency.png", dpi=110)
-    plt.close(fig)
-    names.append("cpu_latency.png")
+    names.append(_save(fig, out / "cpu_latency.png"))
 
     if curve:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -259,10 +263,7 @@ def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, 
         ax.set_ylabel("selection Dice (5 images)")
         ax.set_title("Clinic fine-tune, decoder profile, 2-core VM")
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / "clinic_dice_vs_minutes.png", dpi=110)
-        plt.close(fig)
-        names.append("clinic_dice_vs_minutes.png")
+        names.append(_save(fig, out / "clinic_dice_vs_minutes.png"))
 
     if s1:
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -275,10 +276,7 @@ def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, 
         ax.set_ylabel("val Dice (auto, 256 px)")
         ax.set_title("Stage-1 runs on the H200 (star: checkpoint chosen on val)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "stage1_val_curves.png", dpi=110)
-        plt.close(fig)
-        names.append("stage1_val_curves.png")
+        names.append(_save(fig, out / "stage1_val_curves.png"))
 
     gpu = extra.get("gpu_speed")
     if gpu:
@@ -293,10 +291,7 @@ def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, 
         ax.set_xticklabels(labels, rotation=90, fontsize=6)
         ax.set_ylabel("images/s")
         ax.set_title(f"Whole pipeline on one {rows[0]['gpu']} (green inference, red training step)")
-        fig.tight_layout()
-        fig.savefig(out / "gpu_images_per_s.png", dpi=110)
-        plt.close(fig)
-        names.append("gpu_images_per_s.png")
+        names.append(_save(fig, out / "gpu_images_per_s.png"))
 
     sizes = extra.get("cpu_latency_vs_size")
     if sizes:
@@ -312,10 +307,7 @@ def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, 
         ax.set_ylabel("seconds per image, end to end (CPU)")
         ax.set_title("CPU inference latency vs image size")
         ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(out / "cpu_latency_vs_size.png", dpi=110)
-        plt.close(fig)
-        names.append("cpu_latency_vs_size.png")
+        names.append(_save(fig, out / "cpu_latency_vs_size.png"))
 
     train = extra.get("cpu_train_vs_images")
     if train and any(r["exit"] == 0 for r in train["rows"]):
@@ -326,10 +318,7 @@ def plot_all(rank_pattern: dict, lat: list[dict], curve: list[dict], out: Path, 
         ax.set_ylabel("minutes, wall clock (CPU)")
         ax.set_title(f"CPU fine-tune (decoder profile), {train['epochs']} + {train['qat_epochs']} epochs")
         ax.set_ylim(bottom=0)
-        fig.tight_layout()
-        fig.savefig(out / "cpu_train_vs_images.png", dpi=110)
-        plt.close(fig)
-        names.append("cpu_train_vs_images.png")
+        names.append(_save(fig, out / "cpu_train_vs_images.png"))
     return names
 
 

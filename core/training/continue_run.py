@@ -28,8 +28,8 @@ import torch
 from ..evaluation.runner import Evaluation, HeldOutImage, compare, evaluate_images, manifest_images
 from ..models.artifact import update_card
 from ..models.int8 import export_int8_model_dir
-from ..models.onnx_export import add_onnx_form_after_training
 from ..models.loading import load_model_dir
+from ..models.onnx_export import add_onnx_form_after_training
 from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
 from .budget import seconds_per_step
 from .card import library_versions, model_version, utc_now

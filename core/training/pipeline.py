@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..models.artifact import write_model_dir
+from ..models.onnx_export import add_onnx_form_after_training
 from ..models.registry import DEFAULT_BACKBONE, default_config
 from ..models.safe_weights import sha256_of
 from .adapters import AdapterConfig
@@ -23,7 +24,6 @@ from .card import library_versions, model_version, utc_now
 from .dataset import SegmentationDataset
 from .example import Example, load_example_cache
 from .loop import LoopConfig
-from ..models.onnx_export import add_onnx_form_after_training
 from .progress import ProgressEvent
 from .stage1 import Stage1Config, run_stage1
 
