@@ -140,3 +140,57 @@ def test_an_encoder_graph_is_reused_only_for_the_same_encoder_values(tmp_path):
     assert _same_encoder_graph(load_model_dir(other, runtime="torch").module, parent) is None
     field = add_onnx_form(other, encoder_from=parent)
     assert field["graphs"]["encoder"]["sha256"] != json.loads((parent / "model.json").read_text())["onnx"]["graphs"]["encoder"]["sha256"]
+
+
+def test_the_activation_width_follows_the_cpu_and_can_be_forced(shipped, monkeypatch):
+    from core.models.int8 import has_int8_dot_product
+    from core.models.onnx_activations import BITS_ENV, activation_bits_for_this_cpu
+
+    monkeypatch.delenv(BITS_ENV, raising=False)
+    expected = 8 if has_int8_dot_product() else 7  # 8 bits only where u8 x s8 cannot saturate (VNNI/AMX)
+    assert activation_bits_for_this_cpu() == expected
+    assert load_model_dir(shipped, runtime="onnxruntime").module.activation_bits == expected
+    for forced in ("7", "8"):
+        monkeypatch.setenv(BITS_ENV, forced)
+        assert load_model_dir(shipped, runtime="onnxruntime").module.activation_bits == int(forced)
+    monkeypatch.setenv(BITS_ENV, "6")
+    with pytest.raises(ValueError, match=f"{BITS_ENV}='6': expected 7 or 8"):
+        activation_bits_for_this_cpu()
+
+
+def test_the_8bit_form_swaps_only_the_activation_quantiser(shipped):
+    """Same int8 weights and scales, one DynamicQuantizeLinear per fused MatMul, the 7-bit arithmetic gone."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from core.models.onnx_activations import with_8bit_activations
+
+    for part in ("encoder", "decoder"):
+        seven = (shipped / f"{part}.onnx").read_bytes()
+        eight = with_8bit_activations(seven)
+        a, b = onnx.load_from_string(seven).graph, onnx.load_from_string(eight).graph
+        ops_a, ops_b = (collections.Counter(n.op_type for n in g.node) for g in (a, b))
+        assert ops_b["MatMulIntegerToFloat"] == ops_a["MatMulIntegerToFloat"] > 0
+        producer = {out: n.op_type for n in b.node for out in n.output}  # layers sharing an input share its quantiser
+        assert {producer[n.input[0]] for n in b.node if n.op_type == "MatMulIntegerToFloat"} == {"DynamicQuantizeLinear"}
+        assert ops_b["QuantizeLinear"] == 0 and ops_a["QuantizeLinear"] > 0
+        weights = {t.name: onnx.numpy_helper.to_array(t).tobytes() for t in a.initializer}
+        assert {t.name: onnx.numpy_helper.to_array(t).tobytes() for t in b.initializer} == weights
+        assert with_8bit_activations(eight) == eight  # already 8-bit: left as it is
+    session = ort.InferenceSession(with_8bit_activations((shipped / "encoder.onnx").read_bytes()),
+                                   providers=["CPUExecutionProvider"])
+    image = np.zeros((1, 3, 256, 256), np.float32)
+    assert np.isfinite(session.run(None, {"image": image})[0]).all()
+
+
+@pytest.mark.parametrize("bits", ["7", "8"])
+def test_both_activation_widths_give_the_torch_int8_masks(shipped, bits, monkeypatch):
+    """On this CPU too (8 bits can saturate without VNNI: the width the loader picks is the better one)."""
+    monkeypatch.setenv("ADAQAT_ORT_ACTIVATION_BITS", bits)
+    ort_model = load_model_dir(shipped, runtime="onnxruntime")
+    torch_model = load_model_dir(shipped, runtime="torch")
+    for path in sorted(shared_file("cxr-lungs", "images").glob("*.jpg"))[3:5]:
+        gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        assert _dice(Predictor(ort_model).segment(gray).mask, Predictor(torch_model).segment(gray).mask) >= 0.98, path.name

@@ -78,6 +78,8 @@ def run(args) -> int:
                 "model": result.model.label,
                 "runtime": loaded.runtime,
             }
+            if hasattr(loaded.module, "activation_bits"):  # the ONNX Runtime form: 7 or 8 bits by CPU
+                record["activation_bits"] = loaded.module.activation_bits
             print(json.dumps(record), flush=True)
     return 1 if failures else 0
 

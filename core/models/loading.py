@@ -71,7 +71,7 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu", runt
 
 
 def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") -> LoadedModel:
-    from .onnx_runtime import OnnxRuntimeSegmenter, choose_runtime, verified_graph_paths
+    from .onnx_runtime import OnnxRuntimeSegmenter, choose_runtime, verified_graphs
 
     model_dir = Path(model_dir)
     card = read_card(model_dir)
@@ -86,7 +86,7 @@ def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") 
         module = build_backbone(card.backbone, weights, card.backbone_config or None)
     image_size = int(card.backbone_config.get("image_size", module.image_size))
     if chosen == "onnxruntime":
-        module = OnnxRuntimeSegmenter(module, verified_graph_paths(model_dir, card), torch.get_num_threads())
+        module = OnnxRuntimeSegmenter(module, verified_graphs(model_dir, card), torch.get_num_threads())
     return LoadedModel(module, info, image_size, chosen)
 
 

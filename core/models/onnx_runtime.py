@@ -1,8 +1,9 @@
 """Run an INT8 model's ONNX Runtime form behind the segmenter's interface (``encode`` / ``decode``).
 
 The predictor (letterbox, embedding cache, post-processing) is the same for both runtimes; only the
-two heavy calls change. Each graph's sha256 is checked against ``model.json`` before a session is
-made, and only plain files are opened. Threads: the intra-op count torch was given (the CLI's
+two heavy calls change. Each graph's sha256 is checked against ``model.json`` and the session is
+made from those very bytes; only plain files are opened. Activations: 7 or 8 bits by CPU (see
+:mod:`.onnx_activations`). Threads: the intra-op count torch was given (the CLI's
 ``--threads``, the viewer's setting); graph optimisation on.
 """
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from .card import ModelCard, ModelCardError, regular_file
 from .errors import ModelLoadError
+from .onnx_activations import activation_bits_for_this_cpu, with_8bit_activations
 from .onnx_export import FORMAT, GRAPH_FILES
 from .segmenter import PromptableSegmenter
 
@@ -37,6 +39,11 @@ def has_onnx_form(card: ModelCard) -> bool:
 
 def verified_graph_paths(model_dir: Path, card: ModelCard) -> dict[str, Path]:
     """{part: path} of the card's graphs, each a plain file whose sha256 matches the card."""
+    return {part: path for part, (path, _) in verified_graphs(model_dir, card).items()}
+
+
+def verified_graphs(model_dir: Path, card: ModelCard) -> dict[str, tuple[Path, bytes]]:
+    """{part: (path, bytes)}: each graph read once, checked against the card, and these bytes are what runs."""
     spec = card.extra.get("onnx")
     graphs = spec.get("graphs") if isinstance(spec, dict) else None
     if not isinstance(graphs, dict) or spec.get("format") != FORMAT or set(graphs) != set(GRAPH_FILES):
@@ -48,15 +55,16 @@ def verified_graph_paths(model_dir: Path, card: ModelCard) -> dict[str, Path]:
             raise ModelCardError(f"{model_dir / 'model.json'}: onnx graph '{part}' must be {GRAPH_FILES[part]}")
         path = model_dir / name
         regular_file(path, f"ONNX {part} graph")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
         if digest != entry.get("sha256"):
             raise ModelLoadError(f"{path}: sha256 {digest[:12]}… does not match the model card; the graph was "
                                  "altered or damaged, reinstall the model (or run it with --runtime torch)")
-        paths[part] = path
+        paths[part] = (path, data)
     return paths
 
 
-def _session(path: Path, threads: int):
+def _session(path: Path, graph: bytes, threads: int, activation_bits: int):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -65,7 +73,9 @@ def _session(path: Path, threads: int):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: no warnings on stderr
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        if activation_bits == 8:
+            graph = with_8bit_activations(graph)
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own exception types for bad graphs
         raise ModelLoadError(f"{path}: ONNX Runtime cannot load this graph ({type(error).__name__}); "
                              "reinstall the model or run it with --runtime torch") from None
@@ -74,11 +84,13 @@ def _session(path: Path, threads: int):
 class OnnxRuntimeSegmenter(nn.Module):
     """``encode``/``decode`` of :class:`PromptableSegmenter`, computed by ONNX Runtime sessions.
 
-    ``torch_model`` supplies the prompt encoder and normalisation (tiny, float); its encoder and
+    ``graphs``: {part: (path, verified bytes)}; ``activation_bits``: 7 or 8, by default what suits this
+    CPU (:mod:`.onnx_activations`). ``torch_model`` supplies the prompt encoder and normalisation (tiny, float); its encoder and
     decoder weights are not used and may be dropped by the caller.
     """
 
-    def __init__(self, torch_model: PromptableSegmenter, graphs: dict[str, Path], threads: int) -> None:
+    def __init__(self, torch_model: PromptableSegmenter, graphs: dict[str, tuple[Path, bytes]], threads: int,
+                 activation_bits: int | None = None) -> None:
         super().__init__()
         self.backbone = torch_model.backbone
         self.image_size = torch_model.image_size
@@ -86,8 +98,9 @@ class OnnxRuntimeSegmenter(nn.Module):
         self.register_buffer("pixel_mean", torch_model.pixel_mean.clone(), persistent=False)
         self.register_buffer("pixel_std", torch_model.pixel_std.clone(), persistent=False)
         self.runtime = "onnxruntime"
-        self._encoder = _session(graphs["encoder"], threads)
-        self._decoder = _session(graphs["decoder"], threads)
+        self.activation_bits = activation_bits or activation_bits_for_this_cpu()
+        self._encoder = _session(*graphs["encoder"], threads, self.activation_bits)
+        self._decoder = _session(*graphs["decoder"], threads, self.activation_bits)
 
     normalize = PromptableSegmenter.normalize
 
