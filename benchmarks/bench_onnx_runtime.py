@@ -123,7 +123,10 @@ def accuracy(model_dir: Path, split: str) -> dict:
     try:
         evaluations[f"ort_int8_a{other}"] = evaluate(load_model_dir(model_dir, runtime="onnxruntime"), samples)
     finally:
-        os.environ.pop(BITS_ENV) if saved is None else os.environ.__setitem__(BITS_ENV, saved)
+        if saved is None:
+            del os.environ[BITS_ENV]
+        else:
+            os.environ[BITS_ENV] = saved
     rows = {name: {"dice_mean": round(e.summaries()["dice"].mean, 4), "n": len(e.per_image)}
             for name, e in evaluations.items()}
     rows["ort_int8"]["activation_bits"] = chosen
