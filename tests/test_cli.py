@@ -25,8 +25,11 @@ def test_segment_real_dicom_writes_a_full_size_lung_mask(tmp_path):
     result = adaqat("segment", source, "--out", tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(record) == {"input", "output", "lung_fraction", "seconds", "model", "runtime"}
+    assert set(record) == {"input", "output", "lung_fraction", "seconds", "model", "runtime", "activation_bits"}
     assert record["runtime"] == "onnxruntime"
+    from core.models.onnx_activations import activation_bits_for_this_cpu
+
+    assert record["activation_bits"] == activation_bits_for_this_cpu()  # 8 with VNNI/AMX, else 7
     mask = cv2.imread(record["output"], cv2.IMREAD_UNCHANGED)
     assert Path(record["output"]).name == "RG1_UNCR.png"
     assert mask.shape == (1955, 1841)  # rows x columns of the DICOM: a 1841-wide, 1955-high image
