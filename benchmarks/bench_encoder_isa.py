@@ -14,6 +14,10 @@ exact float twin in torch eager (the reference), ``torch_int8`` = the torch dyna
 ``ort_int8_a8`` = the same graph rewritten to 8-bit activations (ONNX Runtime's DynamicQuantizeLinear),
 as the loader runs it on VNNI/AMX CPUs (``core/models/onnx_activations.py``).
 Error: relative L2 of the embedding against the torch FP32 twin, mean over the inputs.
+
+``--profile`` adds ONNX Runtime's per-node profile of each ORT route: milliseconds per op type, and the
+*floor*: the ratio to torch FP32 the route would reach if every convolution and matrix product
+(float or int8) cost nothing, i.e. what no quantisation of those ops can beat.
 Writes ``benchmarks/results/encoder_isa_<cpu>.json``.
 """
 
@@ -101,6 +105,56 @@ def measure(int8, twin, graphs: dict[str, tuple[Path, int]], inputs, threads: in
     return rows
 
 
+#: op types that INT8 kernels can replace (or already did): convolutions and matrix products
+GEMM_LIKE = ("Conv", "FusedConv", "QLinearConv", "ConvInteger", "NhwcQLinearConv", "MatMul", "FusedMatMul",
+             "Gemm", "MatMulInteger", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QLinearMatMul")
+
+
+def op_profile(path: Path, bits: int, threads: int, x, runs: int, work: Path) -> dict:
+    """{op type: ms per run} from ONNX Runtime's profiler, the warm-up runs left out."""
+    import collections
+
+    from core.models.onnx_runtime import _session
+
+    session = _session(path, path.read_bytes(), threads, bits, profile_prefix=str(work / f"profile_{path.stem}_{bits}"))
+    warm_up = 2
+    for _ in range(warm_up + runs):
+        session.run(None, {"image": x})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    starts = [e["ts"] for e in events if e.get("name") == "model_run"]
+    first_timed = sorted(starts)[warm_up]
+    per_op = collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= first_timed:
+            per_op[e["args"]["op_name"]] += e["dur"] / 1000 / runs
+    return dict(per_op.most_common())
+
+
+def profile_rows(graphs: dict[str, tuple[Path, int]], rows: dict, inputs, threads: int, work: Path) -> dict:
+    """Per ORT route: ms per op type, the GEMM-like share, and the floor ratio if those ops were free."""
+    out = {}
+    for name, (path, bits) in graphs.items():
+        per_op = op_profile(path, bits, threads, inputs[:1], runs=3, work=work)
+        total = sum(per_op.values())
+        gemm = sum(ms for op, ms in per_op.items() if op in GEMM_LIKE)
+        out[name] = {"op_ms": {op: round(ms, 1) for op, ms in per_op.items()},
+                     "gemm_like_share": round(gemm / total, 3),
+                     "floor_ratio_if_gemm_like_free": round(rows[name]["ratio_to_torch_fp32"] * (1 - gemm / total), 3)}
+    return out
+
+
+def print_profile(profile: dict) -> None:
+    names = list(profile)
+    ops = sorted({op for p in profile.values() for op in p["op_ms"]},
+                 key=lambda op: -max(p["op_ms"].get(op, 0) for p in profile.values()))[:14]
+    print("\nONNX Runtime profile, ms per run by op type (kernel time)")
+    print(f"{'op type':22}" + "".join(f"{n:>13}" for n in names))
+    for op in ops:
+        print(f"{op:22}" + "".join(f"{profile[n]['op_ms'].get(op, 0):13.1f}" for n in names))
+    print(f"{'GEMM-like share':22}" + "".join(f"{profile[n]['gemm_like_share']:13.3f}" for n in names))
+    print(f"{'floor vs torch fp32':22}" + "".join(f"{profile[n]['floor_ratio_if_gemm_like_free']:13.3f}" for n in names))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "resources" / "models" / "default"))
@@ -111,6 +165,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--work", default="/tmp/adaqat-encoder-isa")
     parser.add_argument("--json-out", default=None)
+    parser.add_argument("--profile", action="store_true", help="add the per-op-type profile and the floor ratio")
     args = parser.parse_args()
     import numpy as np
 
@@ -131,6 +186,9 @@ def main() -> None:
         for name, r in rows.items():
             print(f"{name:14} {r['encoder_ms']:8.1f} {r['ratio_to_torch_fp32']:13.3f} {r['ratio_to_ort_fp32']:11.3f} "
                   f"{r['embedding_rel_error']:10.4f}")
+        if args.profile:
+            rows["profile"] = profile_rows(graphs, rows, inputs, threads, Path(args.work))
+            print_profile(rows["profile"])
     slug = re.sub(r"[^a-z0-9]+", "-", cpu["model"].lower()).strip("-")[:40] or "cpu"
     out = Path(args.json_out or ROOT / "benchmarks" / "results" / f"encoder_isa_{slug}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

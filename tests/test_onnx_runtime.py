@@ -194,3 +194,21 @@ def test_both_activation_widths_give_the_torch_int8_masks(shipped, bits, monkeyp
     for path in sorted(shared_file("cxr-lungs", "images").glob("*.jpg"))[3:5]:
         gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         assert _dice(Predictor(ort_model).segment(gray).mask, Predictor(torch_model).segment(gray).mask) >= 0.98, path.name
+
+
+def test_the_profiler_is_off_unless_a_benchmark_asks_for_it(shipped, tmp_path):
+    """Product sessions write no profile files; bench_encoder_isa's per-op breakdown comes from a real one."""
+    from core.models.onnx_runtime import _session
+
+    path = shipped / "decoder.onnx"
+    feeds = {"image_embeddings": np.zeros((1, 256, 64, 64), np.float32), "image_pe": np.zeros((1, 256, 64, 64), np.float32),
+             "sparse": np.zeros((1, 2, 256), np.float32), "dense": np.zeros((1, 256, 64, 64), np.float32)}
+    plain = _session(path, path.read_bytes(), 1, 7)
+    plain.run(None, feeds)
+    assert plain.end_profiling() == ""
+    profiled = _session(path, path.read_bytes(), 1, 7, profile_prefix=str(tmp_path / "decoder"))
+    profiled.run(None, feeds)
+    events = json.loads(open(profiled.end_profiling()).read())
+    ops = {e["args"]["op_name"] for e in events if e.get("cat") == "Node" and "op_name" in e.get("args", {})}
+    assert "MatMulIntegerToFloat" in ops  # the int8 kernels are what runs
+    assert [p.name for p in tmp_path.iterdir()][0].startswith("decoder")

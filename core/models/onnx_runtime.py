@@ -64,10 +64,14 @@ def verified_graphs(model_dir: Path, card: ModelCard) -> dict[str, tuple[Path, b
     return paths
 
 
-def _session(path: Path, graph: bytes, threads: int, activation_bits: int):
+def _session(path: Path, graph: bytes, threads: int, activation_bits: int, profile_prefix: str | None = None):
+    """The product's session for ``graph``; ``profile_prefix`` turns on ONNX Runtime's per-node profiler (benchmarks)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
     options.intra_op_num_threads = max(1, int(threads))
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
