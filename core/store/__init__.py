@@ -14,20 +14,5 @@ from .annotation_store import (
     image_ref,
     model_label,
 )
+from .annotation_store import __all__  # one list of the public names, kept where they are defined
 from .errors import StoreError
-
-__all__ = [
-    "AnnotationStore",
-    "AuditEvent",
-    "ImageRecord",
-    "MaskRevision",
-    "StoreError",
-    "default_reader_name",
-    "image_key_for",
-    "image_ref",
-    "model_label",
-    "HUMAN_SOURCES",
-    "MASK_SOURCES",
-    "REVIEW_STATUSES",
-    "SCHEMA_VERSION",
-]
