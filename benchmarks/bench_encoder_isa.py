@@ -48,8 +48,12 @@ def cpu_description() -> dict:
     return {"model": model.group(1).strip() if model else platform.machine(), "flags": [f for f in wanted if f in flags]}
 
 
-def build_graphs(model_dir: Path, work: Path) -> tuple[object, object, dict[str, tuple[Path, int]]]:
-    """(torch INT8 module, its float twin, {route: (encoder graph, activation bits)}) for ``model_dir``."""
+def build_graphs(model_dir: Path, work: Path, baseline: Path | None = None) -> tuple[object, object, dict[str, tuple[Path, int]]]:
+    """(torch INT8 module, its float twin, {route: (encoder graph, activation bits)}) for ``model_dir``.
+
+    ``baseline``: another folder holding the same model's graphs as exported before (e.g. the last
+    release), run as ``baseline_a7``, to measure an export change in the same interleaved rounds.
+    """
     import torch
 
     from core.models.card import read_model_card
@@ -66,7 +70,10 @@ def build_graphs(model_dir: Path, work: Path) -> tuple[object, object, dict[str,
     fp32.write_bytes(_to_bytes(twin.image_encoder, (image,), ["image"], ["embedding"]))
     shipped = verified_graph_paths(model_dir, read_model_card(model_dir))["encoder"]
     # bits 8: the loader's own in-memory rewrite, as VNNI/AMX CPUs run it (a float graph has nothing to rewrite)
-    return int8, twin, {"ort_fp32": (fp32, 7), "ort_int8_a7": (shipped, 7), "ort_int8_a8": (shipped, 8)}
+    graphs = {"ort_fp32": (fp32, 7), "ort_int8_a7": (shipped, 7), "ort_int8_a8": (shipped, 8)}
+    if baseline is not None:
+        graphs["baseline_a7"] = (verified_graph_paths(baseline, read_model_card(baseline))["encoder"], 7)
+    return int8, twin, graphs
 
 
 def measure(int8, twin, graphs: dict[str, tuple[Path, int]], inputs, threads: int, rounds: int) -> dict:
@@ -102,6 +109,9 @@ def measure(int8, twin, graphs: dict[str, tuple[Path, int]], inputs, threads: in
                       "ratio_to_torch_fp32": round(statistics.median(ratios), 3),
                       "ratio_to_ort_fp32": round(statistics.median(a / b for a, b in zip(times[name], times["ort_fp32"])), 3),
                       "embedding_rel_error": round(statistics.mean(errors[name]), 4)}
+    if "baseline_a7" in times:  # the same 7-bit model, this export against the earlier one
+        rows["ort_int8_a7"]["ratio_to_baseline_a7"] = round(statistics.median(
+            a / b for a, b in zip(times["ort_int8_a7"], times["baseline_a7"])), 3)
     return rows
 
 
@@ -166,6 +176,8 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/adaqat-encoder-isa")
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--profile", action="store_true", help="add the per-op-type profile and the floor ratio")
+    parser.add_argument("--baseline-model", default=None,
+                        help="a folder with the same model's earlier ONNX export, timed as route baseline_a7")
     args = parser.parse_args()
     import numpy as np
 
@@ -174,8 +186,10 @@ def main() -> None:
         return
     inputs = np.load(args.inputs)
     cpu = cpu_description()
-    int8, twin, graphs = build_graphs(Path(args.model), Path(args.work))
+    int8, twin, graphs = build_graphs(Path(args.model), Path(args.work),
+                                      Path(args.baseline_model) if args.baseline_model else None)
     report = {"cpu": cpu, "model": Path(args.model).name, "inputs": len(inputs), "rounds": args.rounds,
+              "baseline_model": args.baseline_model,
               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "threads": {}}
     print(f"CPU: {cpu['model']}; int8-relevant flags: {', '.join(cpu['flags']) or 'none'}")
     for threads in args.threads:
@@ -186,6 +200,8 @@ def main() -> None:
         for name, r in rows.items():
             print(f"{name:14} {r['encoder_ms']:8.1f} {r['ratio_to_torch_fp32']:13.3f} {r['ratio_to_ort_fp32']:11.3f} "
                   f"{r['embedding_rel_error']:10.4f}")
+        if "ratio_to_baseline_a7" in rows["ort_int8_a7"]:
+            print(f"ort_int8_a7 / baseline_a7 (this export vs {args.baseline_model}): {rows['ort_int8_a7']['ratio_to_baseline_a7']:.3f}")
         if args.profile:
             rows["profile"] = profile_rows(graphs, rows, inputs, threads, Path(args.work))
             print_profile(rows["profile"])

@@ -13,7 +13,7 @@ python3 -m pip install --no-deps --no-index --target /tmp/wheels .whl/*.whl > /d
 export PYTHONPATH="/tmp/wheels:$PWD/.whl/mlt:$PWD"
 nproc
 python3 -c "import onnxruntime, torch; print('onnxruntime', onnxruntime.__version__, 'torch', torch.__version__)"
-python3 benchmarks/bench_encoder_isa.py --threads ${THREADS:-1 2 4} --rounds ${ROUNDS:-8} --profile --json-out "${OUT:-/tmp}/encoder_isa_device.json"
+python3 benchmarks/bench_encoder_isa.py --threads ${THREADS:-1 2 4} --rounds ${ROUNDS:-8} ${ISA_ARGS:---profile} --json-out "${OUT:-/tmp}/encoder_isa_device.json"
 # cxr-lungs test split on this CPU (ORT at the width the loader picks here, the other width, torch INT8),
 # when the split travelled in .devdata/shared (manifest's test rows, their images and masks: 12 MB)
 if [ -f .devdata/shared/cxr-lungs/manifest.csv ]; then
