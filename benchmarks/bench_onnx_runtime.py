@@ -105,28 +105,24 @@ def speed(model_dir: Path, images: list, threads: int) -> dict:
 
 
 def accuracy(model_dir: Path, split: str) -> dict:
+    import torch
+
     from core.evaluation.runner import compare, evaluate
-    from core.models.loading import load_model_dir
+    from core.models.card import read_model_card
+    from core.models.loading import LoadedModel
+    from core.models.onnx_runtime import OnnxRuntimeSegmenter, verified_graphs
     from core.training.manifest import read_manifest
-
-    import os
-
-    from core.models.onnx_activations import BITS_ENV, activation_bits_for_this_cpu
 
     samples = [s for s in read_manifest(shared_data() / "cxr-lungs" / "manifest.csv").samples if s.split == split]
     loaded = routes(model_dir)
-    chosen = activation_bits_for_this_cpu()
+    chosen = loaded["ort_int8"].module.activation_bits
     evaluations = {name: evaluate(loaded[name], samples) for name in ("torch_int8", "ort_int8")}
     other = 15 - chosen  # the width the loader did not pick on this CPU, for the record
-    saved = os.environ.get(BITS_ENV)
-    os.environ[BITS_ENV] = str(other)
-    try:
-        evaluations[f"ort_int8_a{other}"] = evaluate(load_model_dir(model_dir, runtime="onnxruntime"), samples)
-    finally:
-        if saved is None:
-            del os.environ[BITS_ENV]
-        else:
-            os.environ[BITS_ENV] = saved
+    torch_int8 = loaded["torch_int8"]
+    segmenter = OnnxRuntimeSegmenter(torch_int8.module, verified_graphs(model_dir, read_model_card(model_dir)),
+                                     torch.get_num_threads(), activation_bits=other)
+    evaluations[f"ort_int8_a{other}"] = evaluate(
+        LoadedModel(segmenter, torch_int8.info, torch_int8.image_size, "onnxruntime"), samples)
     rows = {name: {"dice_mean": round(e.summaries()["dice"].mean, 4), "n": len(e.per_image)}
             for name, e in evaluations.items()}
     rows["ort_int8"]["activation_bits"] = chosen

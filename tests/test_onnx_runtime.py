@@ -29,6 +29,14 @@ def shipped_copy(shipped, tmp_path):
     return shutil.copytree(shipped, tmp_path / "default")
 
 
+def _decoder_feeds(seed: int = 0) -> dict:
+    """Inputs of the decoder graph: an embedding, its positional encoding, one box's two tokens."""
+    rng = np.random.RandomState(seed)
+    return {"image_embeddings": rng.randn(1, 256, 64, 64).astype(np.float32),
+            "image_pe": rng.randn(1, 256, 64, 64).astype(np.float32),
+            "sparse": rng.randn(1, 2, 256).astype(np.float32), "dense": np.zeros((1, 256, 64, 64), np.float32)}
+
+
 def _dice(a, b) -> float:
     a, b = a > 0, b > 0
     return float(2 * (a & b).sum() / max(1, a.sum() + b.sum()))
@@ -201,8 +209,7 @@ def test_the_profiler_is_off_unless_a_benchmark_asks_for_it(shipped, tmp_path):
     from core.models.onnx_runtime import _session
 
     path = shipped / "decoder.onnx"
-    feeds = {"image_embeddings": np.zeros((1, 256, 64, 64), np.float32), "image_pe": np.zeros((1, 256, 64, 64), np.float32),
-             "sparse": np.zeros((1, 2, 256), np.float32), "dense": np.zeros((1, 256, 64, 64), np.float32)}
+    feeds = _decoder_feeds()
     plain = _session(path, path.read_bytes(), 1, 7)
     plain.run(None, feeds)
     assert plain.end_profiling() == ""
@@ -229,10 +236,7 @@ def test_activation_ranges_are_reduced_by_rows_first_with_the_same_result(shippe
     assert all([list(a.ints) for a in producer[n.input[0]].attribute if a.name == "axes"] == [[-1]] for n in whole)
     for n in whole:  # the one-step form, as exported before
         n.input[0] = producer[n.input[0]].input[0]
-    feeds = {"image_embeddings": np.random.RandomState(0).randn(1, 256, 64, 64).astype(np.float32),
-             "image_pe": np.random.RandomState(1).randn(1, 256, 64, 64).astype(np.float32),
-             "sparse": np.random.RandomState(2).randn(1, 2, 256).astype(np.float32),
-             "dense": np.zeros((1, 256, 64, 64), np.float32)}
+    feeds = _decoder_feeds()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the collapsed graph leaves the row reductions unused: no warning on stderr
     rows_first = ort.InferenceSession((shipped / "decoder.onnx").read_bytes(), options, providers=["CPUExecutionProvider"])
