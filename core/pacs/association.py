@@ -1,0 +1,89 @@
+"""Open an association with the configured PACS, turning every way it can fail into a ``PacsError``.
+
+pynetdicom reports a refused association, a PACS that is down and one that does not answer in time
+the same way (an association that is not established); the three are told apart here so the user
+reads what to fix. pynetdicom's own log lines (which can quote dataset contents, identifiers
+included) are held at CRITICAL unless the application configured that logger itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from .config import PacsConfig
+from .errors import PacsError
+
+
+def quiet_pynetdicom() -> None:
+    logger = logging.getLogger("pynetdicom")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.CRITICAL)
+
+
+def make_ae(config: PacsConfig):
+    """An ApplicationEntity with our AE title and the configured timeouts."""
+    from pynetdicom import AE
+
+    quiet_pynetdicom()
+    ae = AE(ae_title=config.our_ae)
+    ae.connection_timeout = config.connect_timeout_s
+    ae.acse_timeout = config.timeout_s
+    ae.dimse_timeout = config.timeout_s
+    ae.network_timeout = config.timeout_s
+    return ae
+
+
+@contextlib.contextmanager
+def associated(config: PacsConfig, ae, what: str, **options) -> Iterator[object]:
+    """An established association with the PACS (released on exit, aborted if the block raised).
+
+    ``what`` names the operation and study for the messages ("search", "retrieve of study 20240101 CHEST").
+    ``options`` go to ``AE.associate`` (``ext_neg``, ``evt_handlers``).
+    """
+    problems = config.problems()
+    if problems:
+        raise PacsError(f"{config.label}: {what}: {problems[0]}; fix it in Settings > PACS")
+    from pynetdicom import evt
+
+    opened: list[bool] = []  # a TCP connection was made: tells "not reachable" from "aborted" below
+    handlers = list(options.pop("evt_handlers", [])) + [(evt.EVT_CONN_OPEN, lambda _event: opened.append(True))]
+    try:
+        assoc = ae.associate(config.pacs_host, int(config.pacs_port), ae_title=config.pacs_ae,
+                             bind_address=_local_bind(config.pacs_host), evt_handlers=handlers, **options)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise PacsError(f"{config.label}: {what}: could not connect ({error}); check the host and port") from None
+    if assoc.is_rejected:
+        raise PacsError(
+            f"{config.label}: {what}: association rejected; ask the PACS administrator to allow our AE title "
+            f"{config.our_ae!r} from this computer"
+        )
+    if assoc.is_aborted and opened:
+        raise PacsError(f"{config.label}: {what}: the PACS aborted the association; check our AE title and its logs")
+    if not assoc.is_established:
+        raise PacsError(
+            f"{config.label}: {what}: not reachable (connection refused or no answer within "
+            f"{config.connect_timeout_s:g} s); the PACS is down or the host/port are wrong"
+        )
+    try:
+        yield assoc
+    except BaseException:
+        assoc.abort()
+        raise
+    else:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _local_bind(host: str) -> tuple[str, int]:
+    """A PACS on this computer is reached from the loopback address; any other from the default route."""
+    return (host, 0) if host in ("127.0.0.1", "::1", "localhost") else ("", 0)
+
+
+def check_alive(assoc, config: PacsConfig, what: str) -> None:
+    """Raise if the association dropped during an operation (the PACS went away or timed out)."""
+    if not assoc.is_established:
+        raise PacsError(
+            f"{config.label}: {what}: the connection was lost or timed out after {config.timeout_s:g} s; try again"
+        )
