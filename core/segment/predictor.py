@@ -27,6 +27,8 @@ class SegmentationResult:
     model: ModelInfo
     prompt: str  # "auto", "box", "points" or "box+points"
     seconds: float
+    iou_prediction: float | None = None  # the mask decoder's own estimate of its IoU
+    quality: object | None = None  # core.review.quality_flags.MaskQuality when asked for (``assess``)
 
     @property
     def lung_fraction(self) -> float:
@@ -41,6 +43,7 @@ class Predictor:
         self.device = device
         self._embedding: torch.Tensor | None = None
         self._letterbox: Letterbox | None = None
+        self._last_logits: torch.Tensor | None = None
         self.encode_seconds = 0.0
 
     @torch.inference_mode()
@@ -55,11 +58,13 @@ class Predictor:
         return self._embedding is not None
 
     @torch.inference_mode()
-    def predict(self, box=None, points=None, point_labels=None, clean: bool = True) -> SegmentationResult:
+    def predict(self, box=None, points=None, point_labels=None, clean: bool = True,
+                assess: bool = False) -> SegmentationResult:
         """Mask for the current image. No prompt = automatic mode (whole-image box).
 
         ``box`` is (x0, y0, x1, y1) and ``points`` (N, 2) x/y in original image pixels; labels 1 = lung,
         0 = not lung. ``clean`` applies the lung-shape post-processing in automatic mode only.
+        ``assess`` (automatic mode) adds the mask's confidence and quality flags (``result.quality``).
         """
         if self._embedding is None or self._letterbox is None:
             raise RuntimeError("set_image() must be called before predict()")
@@ -73,7 +78,8 @@ class Predictor:
             coords = torch.from_numpy(geometry.points_to_model(points))[None].to(self.device)
             labels = torch.as_tensor(np.asarray(point_labels, dtype=np.int64).reshape(1, -1), device=self.device)
             prompt_points = (coords, labels)
-        logits, _ = self.model.decode(self._embedding, boxes=boxes, points=prompt_points)
+        logits, iou = self.model.decode(self._embedding, boxes=boxes, points=prompt_points)
+        self._last_logits = logits
         probability = logits_to_original(logits, geometry)
         mask = (probability > THRESHOLD).astype(np.uint8) * 255
         if automatic and clean:
@@ -81,7 +87,42 @@ class Predictor:
         elif box is not None:
             mask = keep_inside_box(mask, box)
         prompt = "auto" if automatic else "+".join(p for p, v in (("box", box), ("points", points)) if v is not None)
-        return SegmentationResult(mask, probability, self.info, prompt, time.perf_counter() - start + self.encode_seconds)
+        result = SegmentationResult(mask, probability, self.info, prompt, 0.0, float(iou.reshape(-1)[0]))
+        if automatic and assess:
+            from .confidence import assess_automatic
+
+            result.quality = assess_automatic(self, result, self.last_low_res_probability())
+        result.seconds = time.perf_counter() - start + self.encode_seconds
+        return result
+
+    def last_low_res_probability(self) -> np.ndarray:
+        """Low-resolution probability of the latest ``predict`` (what the confidence looks at)."""
+        return self.low_res_probability(self._last_logits)
+
+    def low_res_probability(self, logits) -> np.ndarray:
+        """Decoder logits -> probability on the decoder's own grid, cropped to the image (cheap to compare)."""
+        geometry = self._letterbox
+        side = int(logits.shape[-1])
+        h, w = geometry.resized_hw
+        rows, cols = max(1, round(h * side / geometry.size)), max(1, round(w * side / geometry.size))
+        logits = logits.float().cpu().numpy() if hasattr(logits, "cpu") else logits  # torch or numpy route
+        cropped = np.asarray(logits[0, 0, :rows, :cols], dtype=np.float32)
+        return 1.0 / (1.0 + np.exp(-cropped))
+
+    @torch.inference_mode()
+    def box_variant_probabilities(self, boxes_model: list[np.ndarray]) -> list[np.ndarray]:
+        """Low-resolution probability maps for extra boxes (model-input pixels) on the cached embedding.
+
+        Only the prompt encoder and mask decoder run, so a variant costs a small fraction of a mask.
+        """
+        if self._embedding is None:
+            raise RuntimeError("set_image() must be called before box_variant_probabilities()")
+        out = []
+        for box in boxes_model:
+            boxes = torch.from_numpy(np.asarray(box, dtype=np.float32)).view(1, 4).to(self.device)
+            logits, _ = self.model.decode(self._embedding, boxes=boxes)
+            out.append(self.low_res_probability(logits))
+        return out
 
     def segment(self, gray: np.ndarray, **prompts) -> SegmentationResult:
         self.set_image(gray)
