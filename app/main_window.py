@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap
@@ -20,11 +21,12 @@ from core.review.status import status_after_edit
 from core.segment.resegment import unreviewed_keys
 from core.store import AnnotationStore, StoreError, image_ref
 
-from .dialogs import help_dialogs, models_dialog, training_dialog
+from .dialogs import help_dialogs
 from .actions import ToolbarWidgets, WindowActions, build_menus, build_toolbar
 from .canvas.canvas import ImageCanvas
 from .editing.document import ImageDocument
 from .export_actions import ExportActions
+from .first_paint import AfterFirstPaint
 from .icons import icon
 from .panels.info_panel import InfoPanel
 from .editing.mask_controller import MaskController
@@ -38,8 +40,12 @@ from .services.settings import Settings
 from .dialogs.settings_dialog import SettingsDialog
 from .panels.status_bar import ViewerStatusBar
 from .services.study_service import StudyService
+from .canvas.preset_box import PresetBox
 from .canvas.window_level import WindowLevel
 from .panels.worklist import WorklistPanel
+
+if TYPE_CHECKING:  # imported when first opened: they pull in the training stack, which a reader's start must not wait for
+    from .dialogs import models_dialog, training_dialog
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = build_menus(self, self.acts, self.undo_action, self.redo_action, self._docks)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.toolbar = build_toolbar(self, self.acts, self.undo_action, self.redo_action, self.toolbar_widgets)
+        self.preset_box = PresetBox(self.toolbar_widgets.presets, self.window_level, self.settings.window_preset,
+                                    self.settings.set_window_preset, self)
         self.status = ViewerStatusBar(self)
         self.setStatusBar(self.status)
         self.exports = ExportActions(self, self.document, self.status.message)
@@ -108,7 +116,8 @@ class MainWindow(QMainWindow):
         self.canvas.overlay.set_opacity(self.settings.overlay_opacity() / 100.0)
         self._populate_from_store()
         self._update_enabled()
-        self.segmentation.load_model(model_name or self.settings.model(), self.settings.device(), self.settings.threads())
+        model = (model_name or self.settings.model(), self.settings.device(), self.settings.threads())
+        self._model_start = AfterFirstPaint(self, lambda: None if self._closed else self.segmentation.load_model(*model))
 
     # -- construction ---------------------------------------------------------------------------
     def _open_store(self, path: Path) -> AnnotationStore:
@@ -173,7 +182,7 @@ class MainWindow(QMainWindow):
         a.zoom_in.triggered.connect(lambda: self.canvas.zoom_by(1.25))
         a.zoom_out.triggered.connect(lambda: self.canvas.zoom_by(0.8))
         a.invert.toggled.connect(self.window_level.set_invert)
-        a.reset_window.triggered.connect(self._reset_window)
+        a.reset_window.triggered.connect(self.preset_box.reset)
         a.toggle_mask.toggled.connect(self._set_mask_visible)
         a.contour_mode.toggled.connect(lambda on: self.overlay_panel.contour.setChecked(on) if on else self.overlay_panel.fill.setChecked(True))
         a.tool_group.triggered.connect(lambda action: self.set_tool(action.data()))
@@ -194,7 +203,6 @@ class MainWindow(QMainWindow):
         a.shortcuts_help.triggered.connect(lambda: help_dialogs.show_shortcuts(self))
         a.about.triggered.connect(lambda: help_dialogs.show_about(self, self.store.root))
 
-        self.toolbar_widgets.presets.currentIndexChanged.connect(self._on_preset_chosen)
         self.toolbar_widgets.brush_size.valueChanged.connect(self.masks.set_brush_size)
         self.canvas.window_drag_started.connect(self.window_level.begin_drag)
         self.canvas.window_dragged.connect(self.window_level.drag)
@@ -202,7 +210,7 @@ class MainWindow(QMainWindow):
         self.canvas.cursor_moved.connect(self._on_cursor)
         self.canvas.zoom_changed.connect(self.status.set_zoom)
         self.window_level.rendered.connect(lambda image: self.canvas.set_pixmap(QPixmap.fromImage(image)))
-        self.window_level.changed.connect(self._on_window_changed)
+        self.window_level.changed.connect(self.status.window_text.setText)
 
         self.worklist.image_activated.connect(self.open_key)
         self.problems.problems_added.connect(self._show_problems)
@@ -322,7 +330,7 @@ class MainWindow(QMainWindow):
         self.canvas.overlay.set_mask(None)
         self.canvas.set_image(gray_to_qimage(opened.display), fit=True)
         self.window_level.set_study(opened.study, opened.presets)
-        self._fill_presets()
+        self.preset_box.fill()
         if self.acts.invert.isChecked():
             self.acts.invert.setChecked(False)
         layout = side_layout(opened.study.patient_orientation)
@@ -344,6 +352,7 @@ class MainWindow(QMainWindow):
         if has_mask:
             self.status.message("Showing the saved mask")
         else:
+            self._model_start.fire_now()  # the model request must be queued before this image's run
             self.segmentation.segment(key, opened.gray)
         self._update_enabled()
 
@@ -456,34 +465,6 @@ class MainWindow(QMainWindow):
         self.canvas.overlay.set_mode(mode)
         self.acts.contour_mode.setChecked(mode == "contour")
 
-    def _fill_presets(self) -> None:
-        combo = self.toolbar_widgets.presets
-        combo.blockSignals(True)
-        combo.clear()
-        combo.addItems(self.window_level.preset_names())
-        combo.setCurrentIndex(0)
-        combo.blockSignals(False)
-
-    def _reset_window(self) -> None:
-        combo = self.toolbar_widgets.presets
-        if combo.currentIndex() != 0:
-            combo.setCurrentIndex(0)  # renders through _on_preset_chosen
-        else:
-            self.window_level.select(0)
-
-    def _on_preset_chosen(self, index: int) -> None:
-        if index >= 0:
-            self.window_level.select(index)
-
-    def _on_window_changed(self, text: str) -> None:
-        self.status.window_text.setText(text)
-        preset = self.window_level.preset
-        if preset is not None and preset.name == "Custom":
-            combo = self.toolbar_widgets.presets
-            combo.blockSignals(True)
-            combo.setCurrentIndex(-1)
-            combo.blockSignals(False)
-
     def _on_cursor(self, x: int, y: int) -> None:
         study = self.document.study
         self.status.show_pixel(x, y, study.pixels if study is not None else None)
@@ -540,6 +521,8 @@ class MainWindow(QMainWindow):
     def open_training(self) -> training_dialog.TrainingDialog:
         """Tools > Fine-tune model…: one dialog per window, re-shown while a run goes on."""
         if self.training is None:
+            from .dialogs import training_dialog
+
             self.training = training_dialog.TrainingDialog(lambda: self.store, self.settings, self)
             self.training.model_chosen.connect(self.activate_model)
         self.training.show()
@@ -550,6 +533,8 @@ class MainWindow(QMainWindow):
     def open_models(self) -> models_dialog.ModelsDialog:
         """Tools > Models…: the model manager (one per window)."""
         if self.models_dialog is None:
+            from .dialogs import models_dialog
+
             self.models_dialog = models_dialog.ModelsDialog(self)
             self.models_dialog.model_activated.connect(self.activate_model)
         self.models_dialog.refresh()

@@ -153,12 +153,30 @@ def test_presentation_inverse_inverts_once():
 
 def test_default_presets_always_offer_choices():
     names = [p.name for p in default_presets(_shared("RG1_UNCR.dcm"))]
-    assert names == ["File window 1", "Full range", "Auto (1–99 %)"]
+    chest = ["Lung", "Mediastinum", "Bone", "Soft tissue"]
+    assert names == ["File window 1", *chest, "Full range", "Auto (1–99 %)"]
     bare = default_presets(_study(np.arange(10000).reshape(100, 100)))
-    assert [p.name for p in bare] == ["Full range", "Auto (1–99 %)"]
-    full, auto = bare
+    assert [p.name for p in bare] == [*chest, "Full range", "Auto (1–99 %)"]
+    full, auto = bare[-2:]
     assert (full.center, full.width) == (4999.5, 9999.0)
     assert auto.center == pytest.approx(4999.5, abs=2) and auto.width == pytest.approx(9800, rel=0.01)
+
+
+@pytest.mark.parametrize("name", ["RG1_UNCR.dcm", TWIN_MONO2])  # real MONOCHROME1 and MONOCHROME2 films
+def test_chest_presets_show_the_lungs_darker_than_the_spine_on_every_file(name):
+    """Lung/Mediastinum/Bone/Soft tissue are bands of the file's own values, mirrored for MONOCHROME1."""
+    study = _shared(name)
+    presets = {p.name: p for p in default_presets(study)}
+    h, w = study.pixels.shape
+    lung = (slice(int(h * 0.35), int(h * 0.45)), slice(int(w * 0.25), int(w * 0.32)))  # right lung field
+    spine = (slice(int(h * 0.35), int(h * 0.45)), slice(int(w * 0.48), int(w * 0.52)))
+    lung_view = render(study, presets["Lung"])
+    assert 25 < lung_view[lung].mean() < 200 and lung_view[spine].mean() > lung_view[lung].mean() + 40
+    assert render(study, presets["Mediastinum"])[lung].mean() < 60  # the lungs go dark, the mediastinum opens up
+    shown = [render(study, presets[n])[lung].mean() for n in ("Lung", "Soft tissue", "Mediastinum", "Bone")]
+    assert shown == sorted(shown, reverse=True)  # the lungs darken as the band moves up the brightness scale
+    if study.bits_stored > 8:  # numbers in the file's own units: a 15-bit CR gets 15-bit windows
+        assert presets["Lung"].width > 1000
 
 
 def test_render_shapes_and_dtype_on_real_files():

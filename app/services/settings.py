@@ -126,5 +126,20 @@ class Settings:
     def set_overlay_opacity(self, percent: int) -> None:
         self.q.setValue("overlay/opacity", int(percent))
 
+    # -- reading --------------------------------------------------------------------------------
+    def window_preset(self) -> str:
+        """The window/level preset last chosen by name ("Lung", "File default", ...)."""
+        return str(self.q.value("view/window_preset", "") or "")
+
+    def set_window_preset(self, name: str) -> None:
+        self.q.setValue("view/window_preset", name)
+
+    def advance_after_review(self) -> bool:
+        """Accept/Corrected/Reject move on to the next unreviewed image (on unless switched off)."""
+        return str(self.q.value("review/advance", "true")).lower() in ("true", "1", "yes")
+
+    def set_advance_after_review(self, on: bool) -> None:
+        self.q.setValue("review/advance", "true" if on else "false")
+
     def sync(self) -> None:
         self.q.sync()

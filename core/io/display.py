@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.io.chest_presets import chest_presets
 from core.io.padding import black_out
 from core.io.study import Study, WindowPreset
 from core.io.voi import apply_voi_lut, apply_window, percentile_window, range_window, to_uint8
@@ -39,8 +40,8 @@ def voi_unit(study: Study, preset: WindowPreset | None = None) -> np.ndarray:
 
 
 def default_presets(study: Study) -> list[WindowPreset]:
-    """The file's presets plus data-driven ones, so the viewer always has something to offer."""
-    presets = list(study.window_presets)
+    """The file's presets, the chest reader's ones, and data-driven ones, so there is always a choice."""
+    presets = list(study.window_presets) + chest_presets(study)
     lo, hi = content_range(study)
     presets.append(WindowPreset("Full range", *range_window(lo, hi)))
     presets.append(WindowPreset("Auto (1–99 %)", *percentile_window(study.pixels, 1.0, 99.0, study.padding)))
