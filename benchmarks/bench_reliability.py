@@ -7,6 +7,10 @@
   size header after padding, duplicate SOPInstanceUIDs, odd names, FIFOs; tests/reliability_files.py),
   intact and under every mutation; the worker also registers each loaded study in a store and checks
   that no record shows a mask made on other pixels.
+- Codec mutations: only the compressed pixel stream of the 8 compressed shared DICOMs is damaged
+  (bit flips, bytes, zero runs, cuts, deleted / duplicated chunks; tests/codec_mutation.py), read by a
+  pool of 2 worker processes: identical / refused / warned / changed without a warning, tracebacks on
+  stderr or in any log record.
 - Very large image: an 8000x8000 16-bit DICOM opened, turned into the model input, letterboxed to
   256 and rendered for display, peak RSS after each step.
 - Annotation store: hundreds of writers (register, save masks, review) SIGKILLed at random moments;
@@ -18,7 +22,7 @@
 - ``--real-disk-full`` (needs root): a 4 MB tmpfs really runs out of space under the store and
   under a model save; nothing corrupt is registered and the error says so.
 
-    python benchmarks/bench_reliability.py [--fuzz-cases 8000] [--feature-cases 8000] [--store-rounds 250]
+    python benchmarks/bench_reliability.py [--fuzz-cases 8000] [--feature-cases 8000] [--codec-cases 1200] [--store-rounds 250]
         [--model-rounds 100] [--train-rounds 3] [--real-disk-full] [--only fuzz,features,...]
         [--json-out benchmarks/results/reliability.json]
 """
@@ -83,6 +87,35 @@ def bench_fuzz(cases: int, seed: int, work: Path, features: bool = False) -> dic
 
 
 # --- large image ----------------------------------------------------------------------------------
+
+
+def bench_codecs(cases: int, seed: int, work: Path) -> dict:
+    """Codec-mutation family: only the compressed pixel stream of the shared DICOMs is damaged."""
+    from tests.codec_mutation import run_codec_fuzz
+
+    started = time.perf_counter()
+
+    def progress(done, report):
+        if done % 200 == 0:
+            print(f"  {done} cases, {dict(report.counts)}", flush=True)
+
+    report = run_codec_fuzz(cases, work, seed=seed, workers=2, progress=progress)
+    summary = report.to_json()
+    summary.update({"seed": seed, "elapsed_s": round(time.perf_counter() - started, 1)})
+    columns = ("identical", "warned", "refused", "changed_silently", "error", "crashed", "hung")
+    print(f"{'source':<26}" + "".join(f"{c:>17}" for c in columns))
+    for name, counts in summary["by_source"].items():
+        print(f"{name:<26}" + "".join(f"{counts.get(c, 0):>17}" for c in columns))
+    print(f"{'all':<26}" + "".join(f"{summary[c]:>17}" for c in columns))
+    changed = summary["changed_silently_fraction_of_pixels"]
+    if changed:
+        print(f"changed silently: median {changed[len(changed) // 2]:.3f} of the pixels, max {changed[-1]:.3f}")
+    print(f"tracebacks on stderr {summary['tracebacks_on_stderr']}, log records with errors "
+          f"{summary['log_records_with_errors']}; slowest case {summary['max_case_seconds']} s; "
+          f"{summary['elapsed_s']:.0f} s")
+    for failure in summary["failures"][:10]:
+        print("  " + failure)
+    return summary
 
 
 def bench_large(work: Path) -> dict:
@@ -256,6 +289,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fuzz-cases", type=int, default=8000)
     parser.add_argument("--feature-cases", type=int, default=8000)
+    parser.add_argument("--codec-cases", type=int, default=1200)
     parser.add_argument("--only", default="", help="comma-separated sections to run (default: all)")
     parser.add_argument("--store-rounds", type=int, default=250)
     parser.add_argument("--rounds-per-store", type=int, default=25)
@@ -280,6 +314,7 @@ def main() -> int:
         for name, run in [
             ("fuzz", lambda d: bench_fuzz(args.fuzz_cases, args.seed, d)),
             ("features", lambda d: bench_fuzz(args.feature_cases, args.seed, d, features=True)),
+            ("codecs", lambda d: bench_codecs(args.codec_cases, args.seed, d)),
             ("large_image", None if args.skip_large else bench_large),
             ("store_sigkill", lambda d: bench_store(args.store_rounds, args.rounds_per_store, args.seed, d)),
             ("model_dir_sigkill", lambda d: bench_model_dirs(args.model_rounds, d)),
@@ -303,6 +338,13 @@ def main() -> int:
             bad = fuzz["crashed"] + fuzz["hung"] + fuzz["unexpected_exception"] + fuzz["refused_without_file_name"]
             failures += bad
             print(f"{name + ' (crash/hang/other)':<34}{fuzz['cases']:>8}{bad:>10}")
+    if "codecs" in report:
+        codecs = report["codecs"]
+        bad = (codecs["crashed"] + codecs["hung"] + codecs["error"] + codecs["bad_message"]
+               + codecs["tracebacks_on_stderr"] + codecs["log_records_with_errors"])
+        failures += bad
+        print(f"{'codecs (crash/hang/traceback)':<34}{codecs['cases']:>8}{bad:>10}")
+        print(f"{'codecs (changed without warning)':<34}{codecs['cases']:>8}{codecs['changed_silently']:>10}")
     for name, label in (("store_sigkill", "store SIGKILL (lost/corrupt)"), ("model_dir_sigkill", "model dir SIGKILL (lost/corrupt)")):
         if name in report:
             print(f"{label:<34}{report[name]['rounds']:>8}{0:>10}")

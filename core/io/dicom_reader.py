@@ -44,6 +44,7 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.pixels import apply_modality_lut, get_decoder
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from core.io.codec_check import DamagedPixelData, decode_checked
 from core.io.errors import StudyReadError
 from core.io.policy import (
     CHEST_WORDS,
@@ -72,6 +73,12 @@ _DECODE_ERRORS = _PARSE_ERRORS + (RuntimeError, MemoryError)
 _ADVICE_REEXPORT = "re-export or copy the study again from the PACS or modality"
 _ADVICE_CHEST = "choose a chest radiograph instead"
 
+# Disabling the "pydicom" logger does not silence its children (``pydicom.pixels.decoders.base``
+# logs every failed plugin with a traceback, which reached stderr and the viewer's log): a level
+# above CRITICAL on each tree's root does, since the children inherit it.
+_QUIET_LOGGERS = ("pydicom", "pylibjpeg", "openjpeg", "libjpeg", "rle", "jpeg_ls", "PIL")
+_SILENT = logging.CRITICAL + 10
+_saved_levels: dict[str, int] = {}
 _quiet_lock = threading.Lock()
 _quiet_depth = 0
 _logger_was_disabled = False
@@ -90,6 +97,9 @@ def _quiet_pydicom() -> Iterator[None]:
         if _quiet_depth == 0:
             _logger_was_disabled = logger.disabled
             logger.disabled = True
+            for name in _QUIET_LOGGERS:
+                _saved_levels[name] = logging.getLogger(name).level
+                logging.getLogger(name).setLevel(_SILENT)
         _quiet_depth += 1
     try:
         with warnings.catch_warnings():
@@ -100,6 +110,8 @@ def _quiet_pydicom() -> Iterator[None]:
             _quiet_depth -= 1
             if _quiet_depth == 0:
                 logger.disabled = _logger_was_disabled
+                for name, level in _saved_levels.items():
+                    logging.getLogger(name).setLevel(level)
 
 
 def read_dicom(path: str | Path) -> Study:
@@ -368,7 +380,13 @@ def _decode(path: Path, ds: Dataset) -> np.ndarray:
                 f"the copy or export was interrupted; {_ADVICE_REEXPORT}",
             )
     try:
-        arr = ds.pixel_array
+        arr = decode_checked(ds, syntax, decoder)
+    except DamagedPixelData as exc:
+        raise StudyReadError(
+            path,
+            f"pixel data damaged: {exc}",
+            f"the picture would be partly scrambled, so it is not shown; {_ADVICE_REEXPORT}",
+        ) from None
     except _DECODE_ERRORS as exc:
         raise StudyReadError(
             path,

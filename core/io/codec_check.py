@@ -1,0 +1,109 @@
+"""Decode compressed pixel data so that a damaged stream is refused, never shown scrambled.
+
+Why this exists: pydicom tries its decoding plugins in turn and returns the first result. When
+the reference decoder (libjpeg, OpenJPEG, CharLS) stops on damaged entropy-coded data, a more
+tolerant fallback (Pillow) often "succeeds" and returns a picture in which most pixels are wrong;
+a radiologist must never read that as an X-ray. So:
+
+- the plugins are tried one at a time, in pydicom's order; when one reports an error and a later
+  one succeeds, the data is damaged: the study is refused with both facts in the message;
+- 8-bit JPEG (baseline / extended) is also run through libjpeg-turbo in strict mode
+  (``simplejpeg``), which reports the corrupt-data *warnings* ("premature end of data segment",
+  "extraneous bytes before marker") that the other decoders pass over silently.
+
+Limit (measured in benchmarks/bench_reliability.py, codec family): entropy-coded data carry no
+checksum, so some damage decodes cleanly in every decoder (a Huffman code that resynchronises, a
+JPEG 2000 code-block whose arithmetic decoder never notices). Such an image cannot be told from an
+intact one by any decoder; the benchmark counts these cases instead of hiding them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
+
+try:  # libjpeg-turbo with a strict mode; the check is skipped where the wheel is missing
+    import simplejpeg
+except ImportError:  # pragma: no cover - a dependency in pyproject.toml
+    simplejpeg = None
+
+from core.io.redact import library_reason
+
+_STRICT_JPEG_SYNTAXES = (JPEGBaseline8Bit, JPEGExtended12Bit)
+
+
+class DamagedPixelData(Exception):
+    """The compressed pixel data are damaged; ``str()`` says how it was found (one clause)."""
+
+
+def decode_checked(ds: Dataset, syntax, decoder) -> np.ndarray:
+    """The decoded frame; DamagedPixelData when a decoder reports damage; RuntimeError when none can.
+
+    ``decoder`` is pydicom's decoder for ``syntax``. Uncompressed syntaxes go straight through.
+    """
+    plugins = _plugins_in_order(decoder)
+    if not syntax.is_compressed or len(plugins) == 1:
+        arr = _as_array(decoder, ds, plugins[0])
+    else:
+        failures: list[str] = []
+        arr = None
+        for name in plugins:
+            try:
+                arr = _as_array(decoder, ds, name)
+            except MemoryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - decoder plugins raise anything on bad data
+                failures.append(f"{name}: {_plugin_reason(exc, name)}")
+                continue
+            if failures:
+                raise DamagedPixelData(
+                    f"the {failures[0].split(':')[0]} decoder stopped on damaged data ({failures[0].split(': ', 1)[1]}); "
+                    f"the '{name}' decoder would show a scrambled picture"
+                )
+            break
+        if arr is None:
+            raise RuntimeError("; ".join(failures))
+    if syntax.is_compressed:
+        _strict_jpeg(ds, syntax)
+    return arr
+
+
+def _plugin_reason(exc: BaseException, plugin: str) -> str:
+    """The plugin's own words, without pydicom's "Unable to decode ... plugins: NAME:" wrapper."""
+    text = " ".join(str(exc).split())
+    marker = f"{plugin}: "
+    if "all available plugins" in text and marker in text:
+        text = text.split(marker, 1)[1]
+    return library_reason(Exception(text) if text else exc, 160)
+
+
+def _plugins_in_order(decoder) -> list[str]:
+    """pydicom's own order of preference (``available_plugins`` is sorted by name, not by priority)."""
+    ordered = list(getattr(decoder, "_available", {}) or ())
+    return ordered or list(decoder.available_plugins) or [""]
+
+
+def _as_array(decoder, ds: Dataset, plugin: str) -> np.ndarray:
+    arr, _meta = decoder.as_array(ds, decoding_plugin=plugin)
+    return arr
+
+
+def _strict_jpeg(ds: Dataset, syntax) -> None:
+    """libjpeg-turbo's corrupt-data warnings, as errors, for 8-bit JPEG streams."""
+    if simplejpeg is None or syntax not in _STRICT_JPEG_SYNTAXES:
+        return
+    if int(ds.get("BitsAllocated", 8) or 8) != 8:
+        return
+    colour = int(ds.get("SamplesPerPixel", 1) or 1) != 1
+    try:
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    except (StopIteration, ValueError, KeyError, IndexError, TypeError):
+        return  # the framing was already accepted by the decoder above
+    try:
+        simplejpeg.decode_jpeg(frame, colorspace="RGB" if colour else "GRAY", strict=True)
+    except ValueError as exc:
+        raise DamagedPixelData(
+            f"the JPEG data stream is corrupt (libjpeg-turbo: {library_reason(exc, 120)})"
+        ) from None

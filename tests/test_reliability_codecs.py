@@ -1,0 +1,120 @@
+"""Damaged compressed pixel data: refused with a plain message, never shown scrambled, no traceback.
+
+Real shared DICOMs whose compressed stream is damaged here (tests/codec_mutation.py), the real
+decoders, the real CLI in a subprocess (stderr read whole, so library loggers would show).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.pixels import get_decoder
+
+from core.io import load_study
+from core.io.errors import StudyReadError
+from tests.codec_mutation import run_codec_fuzz
+from tests.shared_data import TWIN_MONO2, shared_file
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _damaged_jpeg(tmp_path: Path, want: str) -> Path:
+    """The shared JPEG-baseline chest with bytes changed in its entropy-coded data, chosen so that
+    ``want`` holds: "fallback" (libjpeg fails, Pillow decodes) or "silent" (every pydicom plugin
+    decodes, libjpeg-turbo reports corrupt data)."""
+    source = shared_file("dicom", TWIN_MONO2)
+    ds = pydicom.dcmread(source)
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    decoder = get_decoder(ds.file_meta.TransferSyntaxUID)
+    rng = random.Random(29)
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
+    try:
+        for _ in range(400):
+            data = bytearray(frame)
+            for _ in range(rng.choice((1, 2, 4))):
+                data[rng.randrange(len(data) // 10, len(data))] ^= 1 << rng.randrange(8)
+            ds.PixelData = encapsulate([bytes(data)])
+            outcome = []
+            for plugin in ("pylibjpeg", "pillow"):
+                try:
+                    decoder.as_array(ds, decoding_plugin=plugin)
+                    outcome.append(True)
+                except Exception:  # noqa: BLE001 - probing which plugin fails
+                    outcome.append(False)
+            if (want == "fallback" and outcome == [False, True]) or (want == "silent" and outcome == [True, True]):
+                path = tmp_path / f"damaged-{want}.dcm"
+                ds.save_as(path)
+                if want == "silent":
+                    try:
+                        load_study(path)
+                    except StudyReadError:
+                        return path
+                    continue
+                return path
+    finally:
+        logging.getLogger("pydicom").setLevel(logging.NOTSET)
+    pytest.skip(f"no '{want}' mutation found in 400 tries")
+
+
+def test_a_fallback_decoder_result_is_refused_not_shown(tmp_path):
+    path = _damaged_jpeg(tmp_path, "fallback")
+    with pytest.raises(StudyReadError) as info:
+        load_study(path)
+    message = str(info.value)
+    assert "pixel data damaged" in message and path.name in message and "\n" not in message
+    assert "pylibjpeg" in message and "pillow" in message  # which decoder stopped, which would have shown it
+
+
+def test_libjpeg_turbo_corrupt_data_warnings_refuse_the_image(tmp_path):
+    path = _damaged_jpeg(tmp_path, "silent")  # every pydicom plugin decodes this one without a word
+    with pytest.raises(StudyReadError, match="pixel data damaged: the JPEG data stream is corrupt"):
+        load_study(path)
+
+
+def test_intact_compressed_files_still_open_identically():
+    for name in (TWIN_MONO2, "RG1_J2KR.dcm", "RG1_J2KI.dcm"):
+        path = shared_file("dicom", name)
+        study = load_study(path)
+        reference = pydicom.dcmread(path).pixel_array
+        assert study.pixels.shape == reference.shape
+        assert not any("damaged" in warning for warning in study.warnings)
+
+
+def test_no_library_traceback_reaches_the_log_or_stderr(tmp_path, caplog):
+    path = _damaged_jpeg(tmp_path, "fallback")
+    caplog.clear()  # the probing above logs through pydicom's own loggers
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StudyReadError):
+        load_study(path)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    run = subprocess.run([sys.executable, "-m", "core.cli", "segment", str(path), "--out", str(tmp_path / "out")],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr and "ERROR" not in run.stderr, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "pixel data damaged" in errors[0], run.stderr
+    assert not list((tmp_path / "out").glob("*.png"))  # no mask written for a scrambled image
+
+
+def test_codec_mutation_fuzz_small(tmp_path):
+    """48 mutations of the 8 compressed files: no traceback, crash, hang or unexplained exception."""
+    try:
+        report = run_codec_fuzz(48, tmp_path, seed=0, workers=2)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    summary = report.to_json()
+    assert summary["cases"] == 48
+    assert summary["crashed"] == summary["hung"] == summary["error"] == summary["bad_message"] == 0, report.failures
+    assert summary["tracebacks_on_stderr"] == 0 and summary["log_records_with_errors"] == 0, report.failures
+    assert not report.failures, report.failures
+    assert summary["refused"] >= 20  # the damage is caught, not shown
+    assert any(kind.startswith("pixel data damaged") for kind in summary["refusal_kinds"])
