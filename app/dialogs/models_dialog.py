@@ -31,7 +31,7 @@ from core.models.errors import ModelLoadError
 from core.models.package import PACKAGE_SUFFIX, export_package, import_package
 
 COLUMNS = ("Active", "Name", "Version", "Parent", "Backbone", "Precision", "Size", "Trainable / total",
-           "Created", "Training images", "Held-out Dice (new / parent)", "Validation Dice")
+           "Created", "Training images", "Training data", "Held-out Dice (new / parent)", "Validation Dice")
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -41,6 +41,15 @@ def _count(value) -> str:
 
 def _dice(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else "–"
+
+
+def training_data_cell(record: ModelRecord) -> tuple[str, str]:
+    """(cell, tooltip): each data set the model learned from with its image count; licences in the tooltip."""
+    sources = record.card.training_data
+    if not sources:
+        return "–", "This model card does not record its training data"
+    cell = " + ".join(f"{s.source} {s.images:,}" for s in sources)
+    return cell, "\n".join(f"{s.source}: {s.images:,} images; licence: {s.licence or 'not recorded'}" for s in sources)
 
 
 def record_cells(record: ModelRecord) -> list[str]:
@@ -59,6 +68,7 @@ def record_cells(record: ModelRecord) -> list[str]:
         f"{_count(card.parameters.trainable)} / {_count(card.parameters.total_with_adapters)}",
         card.created[:10] or "–",
         _count(card.training_images),
+        training_data_cell(record)[0],
         f"{_dice(heldout)} / {_dice(metrics.get('heldout_dice_parent'))}" if heldout is not None else "–",
         _dice(metrics.get("val_dice")),
     ]
@@ -122,6 +132,8 @@ class ModelsDialog(QDialog):
                 item.setData(PATH_ROLE, str(record.path))
                 if column == 0:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if COLUMNS[column] == "Training data":
+                    item.setToolTip(training_data_cell(record)[1])
                 self.table.setItem(row, column, item)
         if problems:
             self.show_message("Some model folders could not be read: " + "; ".join(problems))

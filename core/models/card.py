@@ -57,6 +57,21 @@ class ParameterCounts:
 
 
 @dataclass(frozen=True)
+class TrainingSource:
+    """One data set a model learned from: a clinic asks what data a model saw, and under what licence."""
+
+    source: str
+    images: int
+    licence: str = ""
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+MAX_TRAINING_SOURCES = 100
+
+
+@dataclass(frozen=True)
 class ModelCard:
     name: str
     version: str
@@ -76,6 +91,7 @@ class ModelCard:
     int8_policy: str = ""
     int8: dict | None = None
     training: dict = field(default_factory=dict)
+    training_data: tuple[TrainingSource, ...] = ()
     clinic_comparison: dict | None = None
     extra: dict = field(default_factory=dict)
 
@@ -86,6 +102,9 @@ class ModelCard:
 
     @property
     def training_images(self) -> int | None:
+        """Distinct training images: the sources' counts when recorded (a weighted mix repeats some)."""
+        if self.training_data:
+            return sum(source.images for source in self.training_data)
         count = self.training.get("train_images")
         return count if isinstance(count, int) and not isinstance(count, bool) else None
 
@@ -118,7 +137,11 @@ class ModelCard:
             value = getattr(self, f.name)
             if value is None or (f.name in ("label", "method", "int8_policy", "created") and value == ""):
                 continue
-            if isinstance(value, (ParentRef, ParameterCounts)):
+            if f.name == "training_data":
+                if not value:
+                    continue
+                value = [source.to_json() for source in value]
+            elif isinstance(value, (ParentRef, ParameterCounts)):
                 value = value.to_json()
                 if not value:
                     continue
@@ -155,6 +178,7 @@ class ModelCard:
             int8_policy=check.text("int8_policy", required=False),
             int8=check.mapping("int8", default=None),
             training=check.mapping("training"),
+            training_data=check.training_data(),
             clinic_comparison=check.mapping("clinic_comparison", default=None),
             extra={k: v for k, v in data.items() if k not in known},
         )
@@ -209,7 +233,7 @@ class _Checker:
         return value
 
     def backbone(self) -> str:
-        from .registry import BACKBONES
+        from .backbone_specs import BACKBONES  # not .registry: that builds models, with torch
 
         value = self.data.get("backbone")
         if value not in BACKBONES:
@@ -259,6 +283,23 @@ class _Checker:
                                      f"{'whole number' if integer else 'number'} (found {_type_name(value)})")
             values[f.name] = value
         return ParameterCounts(**values)
+
+    def training_data(self) -> tuple[TrainingSource, ...]:
+        """The list of data sets the model was trained on: each {source, images, licence}."""
+        value = self.data.get("training_data", [])
+        if not isinstance(value, list) or len(value) > MAX_TRAINING_SOURCES:
+            raise self.fail("training_data", f"a list of at most {MAX_TRAINING_SOURCES} sources")
+        sources = []
+        for index, entry in enumerate(value):
+            if not isinstance(entry, dict):
+                raise self.fail("training_data", "a list of {source, images, licence} objects")
+            nested = _Checker(f"{self.source} (training_data[{index}])", entry)
+            images = entry.get("images")
+            if isinstance(images, bool) or not isinstance(images, int) or images < 0:
+                raise nested.fail("images", "a non-negative whole number")
+            sources.append(TrainingSource(source=nested.text("source"), images=images,
+                                          licence=nested.text("licence", required=False)))
+        return tuple(sources)
 
     def parent(self) -> ParentRef | None:
         parent = self.mapping("parent", default=None)

@@ -228,6 +228,7 @@ class ModelRecord:
             "parent": card.parent.to_json() if card.parent else None,
             "created": card.created or None,
             "training_images": card.training_images,
+            "training_data": [source.to_json() for source in card.training_data],
             "metrics": self.metrics,
             "path": str(self.path),
             "bundled": self.bundled,

@@ -24,6 +24,7 @@ from .card import library_versions, model_version, utc_now
 from .dataset import SegmentationDataset
 from .example import Example, load_example_cache
 from .loop import LoopConfig
+from .mixture import training_data_for
 from .progress import ProgressEvent
 from .stage1 import Stage1Config, run_stage1
 
@@ -188,6 +189,7 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
             "created": created,
             "base_weights_sha256": base_sha,
             "method": "AdaLoRA stage 1",
+            "training_data": training_data_for(manifest_path, data.train),
             "adapter": {**config.stage1.adapters.to_json(), "final_rank_pattern": result.rank_pattern,
                         "final_total_rank": sum(result.rank_pattern.values())},
             "training": {
