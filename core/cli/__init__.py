@@ -1,4 +1,4 @@
-"""``adaqat``: the engine's command line (segment, train, evaluate, models)."""
+"""``adaqat``: the engine's command line (segment, train, evaluate, models, listen)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import logging
 import os
 import sys
 
-from . import evaluate_command, models_command, segment_command, train_command
+from . import evaluate_command, listen_command, models_command, segment_command, train_command
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
-COMMANDS = (segment_command, train_command, evaluate_command, models_command)
+COMMANDS = (segment_command, train_command, evaluate_command, models_command, listen_command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,97 @@
+"""Segment every image that arrives, one at a time on a worker thread, into the annotation store.
+
+The listener's thread only stores the file and submits it here, so the PACS is never kept waiting
+on the model. The model is loaded on first use (once), in this thread. Masks are saved with
+``save_model_mask_if_unreviewed``: an image re-sent after a reader worked on it keeps the reader's
+mask. A file the product does not open (damaged, not a radiograph) is reported, one line, and
+skipped; one it opens with a warning (a body part that is not the chest) is segmented like in the
+viewer, and the warning travels with the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import StudyReadError, load_study
+from ..io.model_input import model_gray
+from ..store import AnnotationStore, StoreError, image_ref
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    path: Path
+    key: str = ""  # the store's image key ('' when it failed)
+    lung_fraction: float | None = None
+    saved: bool = False  # False: failed, or a reader's mask was kept
+    error: str = ""
+    warnings: tuple[str, ...] = ()  # the loader's (e.g. "body part 'HAND' is not a chest; ... check the mask")
+
+
+class ArrivalSegmenter:
+    def __init__(self, store: AnnotationStore, predictor_factory: Callable[[], object],
+                 on_done: Callable[[Arrival], None] | None = None) -> None:
+        self.store = store
+        self.predictor_factory = predictor_factory
+        self.on_done = on_done
+        self._queue: queue.Queue[Path | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="adaqat-arrivals", daemon=True)
+        self._predictor = None
+        self.done = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, path: Path) -> None:
+        self._queue.put(Path(path))
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Finish what was submitted, then stop."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout_s)
+
+    def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Block until everything submitted so far is processed (True) or the timeout passes (False)."""
+        finished = threading.Event()
+        waiter = threading.Thread(target=lambda: (self._queue.join(), finished.set()), daemon=True)
+        waiter.start()
+        return finished.wait(timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            path = self._queue.get()
+            try:
+                if path is None:
+                    return
+                arrival = self.process(path)
+                self.done += 1
+                if self.on_done is not None:
+                    self.on_done(arrival)
+            except Exception as error:  # noqa: BLE001 - one bad arrival must not stop the worker
+                log.warning("arrival could not be segmented (%s)", type(error).__name__)
+            finally:
+                self._queue.task_done()
+
+    def process(self, path: Path) -> Arrival:
+        try:
+            study = load_study(path)
+        except StudyReadError as error:
+            return Arrival(path, error=str(error))
+        try:
+            record = self.store.register_image(study)
+            if self._predictor is None:
+                self._predictor = self.predictor_factory()
+            self._predictor.set_image(model_gray(study))
+            result = self._predictor.predict()
+            saved = self.store.save_model_mask_if_unreviewed(record.key, result.mask, result.model)
+        except StoreError as error:
+            return Arrival(path, error=f"{path.name}: {error}")
+        log.info("arrival %s segmented (lung fraction %.3f)", image_ref(record.key), result.lung_fraction)
+        return Arrival(path, record.key, result.lung_fraction, saved, warnings=tuple(study.warnings))
