@@ -115,10 +115,13 @@ def test_listener_accepts_nobody_by_default(tmp_path, loopback, our_port):
 
 
 def test_adaqat_listen_receives_and_segments(orthanc, our_port, tmp_path, capsys):
-    from core.cli import build_parser
+    import argparse
+
     from core.cli import listen_command
 
-    args = build_parser().parse_args(["listen", "--port", str(our_port), "--ae-title", OUR_AE, "--inbox",
+    parser = argparse.ArgumentParser(prog="adaqat")
+    listen_command.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["listen", "--port", str(our_port), "--ae-title", OUR_AE, "--inbox",
                                       str(tmp_path / "inbox"), "--allow", ORTHANC_AE, "--model", "default"])
     stop, ready, status = threading.Event(), threading.Event(), []
     thread = threading.Thread(target=lambda: status.append(listen_command.run(args, stop, ready)))
