@@ -74,6 +74,30 @@ def test_the_mixed_cache_weights_sources_and_balances_their_val_splits(mixed):
     assert record["mix"]["cxr-lungs"]["val_repeat"] == 3 and record["mix"]["peds-lungs"]["train_examples_per_epoch"] == 2
 
 
+def test_a_base_cache_remixes_into_the_same_mix_without_its_manifests(tmp_path, mixed):
+    """What the GPU machine does: one packed cache (weight 1, val once) becomes the weighted mixes there."""
+    from core.training.mixture import remix
+
+    cache, record, _ = mixed
+    specs = [SourceSpec(e["source"], Path(m["manifest"]), 1.0, "") for e, m in
+             zip(record["training_data"], record["mix"].values())]
+    base, _ = prepare_mixture(specs, tmp_path / "base.npz", 256, balance_val=False)
+    assert [m["val_repeat"] for m in base["mix"].values()] == [1, 1]
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for path in (tmp_path / "base.npz", sidecar_path(tmp_path / "base.npz")):
+        path.rename(moved / path.name)
+    again = remix(moved / "base.npz", {"cxr-lungs": 2.0, "peds-lungs": 0.5}, tmp_path / "again.npz")
+    assert again["mix"] == {k: {**v, "manifest": again["mix"][k]["manifest"]} for k, v in record["mix"].items()}
+    assert [e["licence"] for e in again["training_data"]] == [e["licence"] for e in base["training_data"]]
+    ours, theirs = load_example_cache(tmp_path / "again.npz"), load_example_cache(cache)
+    for split in ("train", "val", "test"):
+        assert [e.id for e in ours[split]] == [e.id for e in theirs[split]]
+        assert all((a.image == b.image).all() and (a.mask == b.mask).all() for a, b in zip(ours[split], theirs[split]))
+    with pytest.raises(ValueError, match="remix needs a cache written with weight 1"):
+        remix(tmp_path / "again.npz", {}, tmp_path / "twice.npz")
+
+
 def test_weighted_copies_and_source_specs():
     items = list(range(10))
     assert weighted_copies(items, 1.0, 0) == items

@@ -53,6 +53,8 @@ class SourceSpec:
 
 def licence_summary(manifest: str | Path, split: str = "train") -> str:
     """The licences of a split's rows, most common first (``unknown x106; CC BY 3.0 x52``; blank = unknown); "" if no column."""
+    if not Path(manifest).is_file():  # a cache remixed away from the data (a GPU machine): licences travel resolved
+        return ""
     with open(manifest, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     column = next((c for c in LICENCE_COLUMNS if rows and c in rows[0]), None)
@@ -82,16 +84,19 @@ def prefixed(examples: list[Example], source: str) -> list[Example]:
     return [Example(f"{source}/{e.id}", e.image, e.mask, e.region_hw) for e in examples]
 
 
-def mix_sources(decoded: dict[str, dict[str, list[Example]]], specs: list[SourceSpec], seed: int = 0
-                ) -> tuple[dict[str, list[Example]], dict]:
-    """Combine decoded sources (name -> split -> examples) into one cache's splits and the sidecar record."""
+def mix_sources(decoded: dict[str, dict[str, list[Example]]], specs: list[SourceSpec], seed: int = 0,
+                balance_val: bool = True) -> tuple[dict[str, list[Example]], dict]:
+    """Combine decoded sources (name -> split -> examples) into one cache's splits and the sidecar record.
+
+    ``balance_val=False`` keeps each val split once (a base cache that ``remix`` turns into mixes later).
+    """
     val_sizes = [len(decoded[s.name].get("val", [])) for s in specs]
     largest_val = max(val_sizes, default=0)
     splits: dict[str, list[Example]] = {split: [] for split in SPLITS}
     record = {"training_data": [], "mix": {}}
     for spec in specs:
         parts = {split: prefixed(decoded[spec.name].get(split, []), spec.name) for split in SPLITS}
-        val_repeat = max(1, round(largest_val / len(parts["val"]))) if parts["val"] else 0
+        val_repeat = (max(1, round(largest_val / len(parts["val"]))) if balance_val else 1) if parts["val"] else 0
         splits["train"] += weighted_copies(parts["train"], spec.weight, seed)
         splits["val"] += parts["val"] * val_repeat
         splits["test"] += parts["test"]
@@ -103,7 +108,8 @@ def mix_sources(decoded: dict[str, dict[str, list[Example]]], specs: list[Source
     return {k: v for k, v in splits.items() if v}, record
 
 
-def prepare_mixture(specs: list[SourceSpec], out: str | Path, image_size: int, seed: int = 0) -> tuple[dict, list[str]]:
+def prepare_mixture(specs: list[SourceSpec], out: str | Path, image_size: int, seed: int = 0,
+                    balance_val: bool = True) -> tuple[dict, list[str]]:
     """Decode every source (as ``adaqat prepare`` does) and write the mixed cache and its sidecar."""
     from .examples import load_examples  # decoding needs OpenCV / pydicom
     from .manifest import read_manifest
@@ -116,13 +122,39 @@ def prepare_mixture(specs: list[SourceSpec], out: str | Path, image_size: int, s
         for split in SPLITS:
             decoded[spec.name][split], split_problems = load_examples(manifest.split(split), image_size)
             problems += [f"{spec.name}: {p}" for p in split_problems]
-    splits, record = mix_sources(decoded, specs, seed)
+    splits, record = mix_sources(decoded, specs, seed, balance_val)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_example_cache(out, splits)
     record["image_size"], record["seed"] = image_size, seed
     sidecar_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
     return record, problems
+
+
+def remix(cache: str | Path, weights: dict[str, float], out: str | Path, seed: int = 0) -> dict:
+    """A mixed cache with other sampling weights, from one written with weight 1 (no image decoding).
+
+    Lets one packed cache travel to a GPU machine and become several mixes there.
+    """
+    from .example import load_example_cache
+
+    base = json.loads(sidecar_path(cache).read_text(encoding="utf-8"))
+    if any(entry.get("val_repeat", 1) > 1 or entry.get("weight") != 1 for entry in base["mix"].values()):
+        raise ValueError(f"{cache}: remix needs a cache written with weight 1 and balance_val=False")
+    decoded: dict[str, dict[str, list[Example]]] = {entry["source"]: {} for entry in base["training_data"]}
+    for split, examples in load_example_cache(cache).items():
+        for example in examples:
+            name, _, original = example.id.partition("/")
+            decoded[name].setdefault(split, []).append(Example(original, example.image, example.mask, example.region_hw))
+    specs = [SourceSpec(e["source"], Path(base["mix"][e["source"]]["manifest"]), float(weights.get(e["source"], 1.0)),
+                        e["licence"]) for e in base["training_data"]]
+    splits, record = mix_sources(decoded, specs, seed)
+    for spec, entry in zip(specs, record["training_data"]):
+        entry["licence"] = spec.licence  # resolved when the base was written, next to the manifests
+    save_example_cache(out, splits)
+    record["image_size"], record["seed"], record["remixed_from"] = base.get("image_size"), seed, Path(cache).name
+    sidecar_path(out).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return record
 
 
 def sidecar_path(cache: str | Path) -> Path:
@@ -152,5 +184,5 @@ def training_data_for(data_path: str | Path, train: list[Example]) -> list[dict]
     return [{"source": name, "images": count, "licence": ""} for name, count in counts.items()]
 
 
-__all__ = ["SourceSpec", "licence_summary", "mix_sources", "prepare_mixture", "sidecar_path", "source_licence",
-           "training_data_for", "weighted_copies"]
+__all__ = ["SourceSpec", "licence_summary", "mix_sources", "prepare_mixture", "remix", "sidecar_path",
+           "source_licence", "training_data_for", "weighted_copies"]
