@@ -84,6 +84,9 @@ class WindowActions:
         self.export_png = a(window, "Mask as &PNG…")
         self.export_seg = a(window, "Mask as &DICOM SEG…")
         self.export_csv = a(window, "Review &CSV (all images)…")
+        self.open_from_pacs = a(window, "Open from &PACS…", ["Ctrl+Shift+D"], None, "Search the PACS and retrieve studies")
+        self.send_to_pacs = a(window, "Send to PAC&S (SEG + lung area)", [], None, "Send the mask and its lung area to the PACS")
+        self.pacs_settings = a(window, "&PACS settings…")
         self.fine_tune = a(window, "&Fine-tune model…")
         self.models = a(window, "&Models…", ["Ctrl+Shift+M"], None, "List, activate, roll back, export and import models")
         self.shortcuts_help = a(window, "&Keyboard shortcuts", [S.HelpContents])
@@ -95,6 +98,7 @@ def build_menus(window: QMainWindow, acts: WindowActions, undo, redo, docks) -> 
     bar = window.menuBar()
     file_menu = bar.addMenu("&File")
     file_menu.addActions([acts.open_files, acts.open_folder])
+    file_menu.addAction(acts.open_from_pacs)
     recent = file_menu.addMenu("Open &recent")
     file_menu.addSeparator()
     file_menu.addAction(acts.save)
@@ -124,9 +128,12 @@ def build_menus(window: QMainWindow, acts: WindowActions, undo, redo, docks) -> 
 
     export_menu = bar.addMenu("E&xport")
     export_menu.addActions([acts.export_png, acts.export_seg, acts.export_csv])
+    export_menu.addSeparator()
+    export_menu.addAction(acts.send_to_pacs)
 
     tools = bar.addMenu("&Tools")
     tools.addActions([acts.fine_tune, acts.models])
+    tools.addAction(acts.pacs_settings)
     tools.addSeparator()
     tools.addAction(acts.settings)
 

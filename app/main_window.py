@@ -26,6 +26,7 @@ from .actions import ToolbarWidgets, WindowActions, build_menus, build_toolbar
 from .canvas.canvas import ImageCanvas
 from .editing.document import ImageDocument
 from .export_actions import ExportActions
+from .pacs_link import PacsLink
 from .first_paint import AfterFirstPaint
 from .icons import icon
 from .panels.info_panel import InfoPanel
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self.segmentation = SegmentationService(loaded_model, self)
         self.masks = MaskController(self.canvas, self.document, self.segmentation, self.status.message, self)
         self.tools, self.prompts = self.masks.tools, self.masks.prompts
+        self.pacs = PacsLink(self)  # Open from PACS, PACS settings, Send to PACS, the listener
         self._connect()
         self._restore_window()
         self.canvas.overlay.set_opacity(self.settings.overlay_opacity() / 100.0)
@@ -198,6 +200,9 @@ class MainWindow(QMainWindow):
         a.export_png.triggered.connect(lambda: self.exports.export_png())
         a.export_seg.triggered.connect(lambda: self.exports.export_seg())
         a.export_csv.triggered.connect(lambda: self.exports.export_csv())
+        a.open_from_pacs.triggered.connect(self.pacs.open_dialog)
+        a.send_to_pacs.triggered.connect(self.pacs.send_current)
+        a.pacs_settings.triggered.connect(self.pacs.open_settings)
         a.fine_tune.triggered.connect(lambda: self.open_training())
         a.models.triggered.connect(lambda: self.open_models())
         a.shortcuts_help.triggered.connect(lambda: help_dialogs.show_shortcuts(self))
@@ -428,6 +433,7 @@ class MainWindow(QMainWindow):
         self.worklist.set_status(key, status)
         self.review.show_status(status, note, self.document.reader)
         self.status.message(f"Marked {status}")
+        self.pacs.on_review(status)  # sends the SEG and lung area if the PACS settings say so
 
     def _on_edited(self, key: str) -> None:
         """A person changed a reviewed mask: it is no longer the mask the review was about."""
@@ -488,6 +494,7 @@ class MainWindow(QMainWindow):
         has_image = self.document.is_open
         self.acts.export_png.setEnabled(self.exports.can_export_mask())
         self.acts.export_seg.setEnabled(self.exports.can_export_seg())
+        self.acts.send_to_pacs.setEnabled(self.pacs.can_send())
         for action in (self.acts.accept, self.acts.corrected, self.acts.reject, self.acts.rerun_auto,
                        self.acts.fit, self.acts.actual_size, self.acts.invert):
             action.setEnabled(has_image)
@@ -623,6 +630,7 @@ class MainWindow(QMainWindow):
             self.training.shutdown()
         self.studies.shutdown()
         self.segmentation.shutdown()
+        self.pacs.shutdown()  # the listener's segmenter writes to the store: stop it before the store closes
         if self.document.key is not None:
             log.info("closing with image %s open", image_ref(self.document.key))
         self.store.close()

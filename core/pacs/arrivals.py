@@ -87,7 +87,11 @@ class ArrivalSegmenter:
         try:
             record = self.store.register_image(study)
             if self._predictor is None:
-                self._predictor = self.predictor_factory()
+                try:
+                    self._predictor = self.predictor_factory()
+                except Exception as error:  # noqa: BLE001 - e.g. the viewer's model is still loading
+                    return Arrival(path, record.key, error=f"{path.name}: stored, not segmented: the model is not "
+                                   f"available ({error}); open it to segment it")
             self._predictor.set_image(model_gray(study))
             result = self._predictor.predict()
             saved = self.store.save_model_mask_if_unreviewed(record.key, result.mask, result.model)
