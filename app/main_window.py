@@ -192,9 +192,9 @@ class MainWindow(QMainWindow):
         a.brush_smaller.triggered.connect(lambda: self.toolbar_widgets.brush_size.setValue(max(1, int(self.toolbar_widgets.brush_size.value() / 1.25))))
         a.clear_prompts.triggered.connect(self.masks.clear_prompts)
         a.rerun_auto.triggered.connect(self.masks.rerun_automatic)
-        a.accept.triggered.connect(lambda: self.set_review("accepted"))
-        a.corrected.triggered.connect(lambda: self.set_review("corrected"))
-        a.reject.triggered.connect(lambda: self.set_review("rejected"))
+        a.accept.triggered.connect(lambda: self.review_and_advance("accepted"))
+        a.corrected.triggered.connect(lambda: self.review_and_advance("corrected"))
+        a.reject.triggered.connect(lambda: self.review_and_advance("rejected"))
         a.next_unreviewed.triggered.connect(lambda: self.go_unreviewed(1))
         a.previous_unreviewed.triggered.connect(lambda: self.go_unreviewed(-1))
         a.export_png.triggered.connect(lambda: self.exports.export_png())
@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
 
         self.worklist.image_activated.connect(self.open_key)
         self.problems.problems_added.connect(self._show_problems)
-        self.review.review_requested.connect(self.set_review)
+        self.review.review_requested.connect(self.review_and_advance)
         self.review.navigate_requested.connect(self.go_unreviewed)
         self.overlay_panel.opacity_changed.connect(self._set_opacity)
         self.overlay_panel.mode_changed.connect(self._set_overlay_mode)
@@ -420,28 +420,40 @@ class MainWindow(QMainWindow):
             self.status.message("All changes are saved")
 
     # -- review and navigation --------------------------------------------------------------------
-    def set_review(self, status: str, note: str | None = None) -> None:
+    def set_review(self, status: str, note: str | None = None) -> bool:
         key = self.document.key
         if key is None:
-            return
+            return False
         note = self.review.note.text().strip() if note is None else note
         try:
             self.store.set_review(key, status, note, self.document.reader)
         except StoreError as error:
             self.status.message(f"Review not saved: {error}")
-            return
+            return False
         self.worklist.set_status(key, status)
         self.review.show_status(status, note, self.document.reader)
         self.status.message(f"Marked {status}")
         self.pacs.on_review(status)  # sends the SEG and lung area if the PACS settings say so
+        return True
+
+    def review_and_advance(self, status: str, note: str | None = None) -> None:
+        """The reader's verdict (Accept/Corrected/Reject), then the next unreviewed image (a setting, on by default)."""
+        if not self.set_review(status, note) or not self.settings.advance_after_review():
+            return
+        key = self.worklist.neighbour(self.document.key, 1, only_unreviewed=True)
+        if key is None:
+            self.status.message(f"Marked {status}; no other unreviewed image in the worklist")
+        else:
+            self.worklist.select(key)
 
     def _on_edited(self, key: str) -> None:
-        """A person changed a reviewed mask: it is no longer the mask the review was about."""
+        """A person changed the mask: it is the reader's now, "corrected" (core.review.status says when)."""
         record = self.store.get_image(key)
         new_status = status_after_edit(record.status) if record is not None else None
         if new_status and key == self.document.key:
             self.set_review(new_status)
-            self.status.message(f"Edited after review: marked {new_status}")
+            when = "Edited" if record.status == "unreviewed" else "Edited after review"
+            self.status.message(f"{when}: marked {new_status}")
 
     def go_unreviewed(self, step: int) -> None:
         key = self.worklist.neighbour(self.document.key, step, only_unreviewed=True)

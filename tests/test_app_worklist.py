@@ -42,7 +42,7 @@ def test_folder_import_builds_tree_lists_problems_and_navigates(qtbot, make_wind
     qtbot.waitUntil(lambda: window.document.key == keys[0] and window.document.mask is not None, timeout=MASK_TIMEOUT_MS)
     window.acts.reject.trigger()
     assert window.worklist.status(keys[0]) == "rejected"
-    window.acts.next_unreviewed.trigger()
+    # Reject moves on to the next unreviewed image by itself (a setting, on by default)
     qtbot.waitUntil(lambda: window.document.key == keys[1], timeout=MASK_TIMEOUT_MS)
     window.acts.previous_unreviewed.trigger()  # skips the rejected one, wraps to the last
     qtbot.waitUntil(lambda: window.document.key == keys[2], timeout=MASK_TIMEOUT_MS)

@@ -11,8 +11,8 @@ from core.review.status import status_after_edit
 
 
 @pytest.mark.parametrize("status, after", [("accepted", "corrected"), ("rejected", "corrected"),
-                                           ("corrected", None), ("unreviewed", None)])
-def test_an_edit_after_review_makes_the_image_corrected(status, after):
+                                           ("corrected", None), ("unreviewed", "corrected")])
+def test_an_edit_makes_the_image_corrected(status, after):
     assert status_after_edit(status) == after
 
 

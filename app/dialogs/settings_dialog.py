@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -38,6 +39,8 @@ class SettingsDialog(QDialog):
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("automatic")
         self.threads.setValue(settings.threads())
+        self.advance = QCheckBox("Accept, Corrected and Reject move to the next unreviewed image")
+        self.advance.setChecked(settings.advance_after_review())
 
         form = QFormLayout(self)
         form.addRow("Annotation store:", form_row(self.store_path, browse_store))
@@ -45,6 +48,7 @@ class SettingsDialog(QDialog):
         form.addRow("Model:", form_row(self.model, browse_model))
         form.addRow("Device:", self.device)
         form.addRow("CPU threads:", self.threads)
+        form.addRow("Review:", self.advance)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -58,6 +62,7 @@ class SettingsDialog(QDialog):
         self.settings.set_model(self.model.text())
         self.settings.set_device(self.device.currentText())
         self.settings.set_threads(self.threads.value())
+        self.settings.set_advance_after_review(self.advance.isChecked())
         self.settings.sync()
 
     def _browse_store(self) -> None:

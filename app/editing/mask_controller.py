@@ -20,6 +20,9 @@ from .document import ImageDocument
 from ..services.segmentation_service import SegmentationService
 from ..canvas.tools import BoxPromptTool, BrushTool, PointPromptTool, PolygonTool, PromptMarks, Tool
 
+# A prompt whose answer leaves the mask as it was: said plainly, so the reader tries another tool
+# instead of believing a fresh mask was made.
+NO_CHANGE = "No change: try a box or the brush"
 PROMPT_TEXT = {"box": "Box prompt", "points": "Point prompt", "box+points": "Box + point prompt", "auto": "Automatic re-run"}
 
 
@@ -78,7 +81,9 @@ class MaskController(QObject):
                 return
         else:
             mask = self._local_answer(result.mask)
-            self.document.edit(mask, PROMPT_TEXT.get(result.prompt, "Prompt"), source="prompt", model=result.model)
+            if not self.document.edit(mask, PROMPT_TEXT.get(result.prompt, "Prompt"), source="prompt", model=result.model):
+                self.notify(NO_CHANGE)  # e.g. a "+" inside a lung the mask already covers
+                return
         self.notify(f"Mask by {result.model.label} in {result.seconds:.1f} s")
 
     def _local_answer(self, answer):

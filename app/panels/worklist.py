@@ -6,13 +6,16 @@ a PACS; PNG/JPEG files are listed flat. The widget only displays; statuses come 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
+from datetime import datetime, timezone
+
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
 from core.store import ImageRecord
 
-KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+from .worklist_filter import KEY_ROLE, SEARCH_ROLE, ReviewFilterProxy
+
 KIND_ROLE = Qt.ItemDataRole.UserRole + 2
 
 STATUSES = ("unreviewed", "accepted", "corrected", "rejected")
@@ -35,12 +38,12 @@ class WorklistPanel(QWidget):
         super().__init__(parent)
         self.model = QStandardItemModel(0, 2, self)
         self.model.setHorizontalHeaderLabels(["Image", "Status"])
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = ReviewFilterProxy(self)
         self.proxy.setSourceModel(self.model)
-        self.proxy.setRecursiveFilteringEnabled(True)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.filter = QLineEdit(placeholderText="Filter…", clearButtonEnabled=True)
-        self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter = QLineEdit(placeholderText="Filter: file, status, flag, date…", clearButtonEnabled=True)
+        self.filter.setToolTip("Shows the images whose file name, review status, quality flags or review date "
+                               "contain the text; patient names and IDs are not searched")
+        self.filter.textChanged.connect(self.set_filter)
         self.view = QTreeView()
         self.view.setModel(self.proxy)
         self.view.setUniformRowHeights(True)
@@ -59,6 +62,7 @@ class WorklistPanel(QWidget):
         self._items: dict[str, QStandardItem] = {}
         self._groups: dict[tuple, QStandardItem] = {}
         self._suppress = False
+        self._open_key: str | None = None  # the image last selected (the one shown), kept through filtering
 
     # -- content --------------------------------------------------------------------------------
     def add_record(self, record: ImageRecord) -> bool:
@@ -67,6 +71,7 @@ class WorklistPanel(QWidget):
         if key in self._items:
             self.set_status(key, record.status)
             self._items[key].setToolTip(str(record.path))
+            self._items[key].setData(search_text(record), SEARCH_ROLE)
             return False
         name = QStandardItem(record.display_name)
         name.setData(key, KEY_ROLE)
@@ -76,11 +81,29 @@ class WorklistPanel(QWidget):
         parent = self._dicom_parent(record) if record.kind == "dicom" else self.model.invisibleRootItem()
         parent.appendRow([name, status_item])
         self.set_status(key, record.status)
+        name.setData(search_text(record), SEARCH_ROLE)  # after set_status: the stored review date, not today
         if record.kind == "dicom":
             self.view.expand(self.proxy.mapFromSource(parent.index()))
             for ancestor in self._ancestors(parent):
                 self.view.expand(self.proxy.mapFromSource(ancestor.index()))
         return True
+
+    def set_filter(self, text: str) -> None:
+        """Filter the list; the open image stays open (and selected when it still matches)."""
+        current = self._open_key or self.current_key()
+        self._suppress = True  # rows vanishing under the cursor must not open another image
+        try:
+            self.proxy.set_needle(text)
+            self.view.expandAll()  # DICOM groups stay open: the matches are what the reader wants to see
+            item = self._items.get(str(current)) if current else None
+            index = self.proxy.mapFromSource(item.index()) if item is not None else QModelIndex()
+            if index.isValid():
+                self.view.setCurrentIndex(index)
+                self.view.scrollTo(index)
+            else:
+                self.view.selectionModel().clearCurrentIndex()
+        finally:
+            self._suppress = False
 
     def set_status(self, key: str, status: str) -> None:
         item = self._items.get(str(key))
@@ -91,6 +114,11 @@ class WorklistPanel(QWidget):
         status_item.setText(text)
         status_item.setData(status, KIND_ROLE)
         status_item.setForeground(QBrush(color))
+        if status != "unreviewed":  # a review just saved: today is its date (add_record sets the stored one)
+            text = str(item.data(SEARCH_ROLE) or "")
+            today = datetime.now(timezone.utc).date().isoformat()
+            if today not in text:
+                item.setData(f"{text} {today}".strip(), SEARCH_ROLE)
 
     def status(self, key: str) -> str:
         item = self._items.get(str(key))
@@ -128,6 +156,7 @@ class WorklistPanel(QWidget):
         item = self._items.get(str(key))
         if item is None:
             return
+        self._open_key = str(key)
         self._suppress = not emit
         try:
             index = self.proxy.mapFromSource(item.index())
@@ -161,6 +190,7 @@ class WorklistPanel(QWidget):
             return
         key = self.proxy.mapToSource(current.siblingAtColumn(0)).data(KEY_ROLE)
         if key:
+            self._open_key = str(key)
             self.image_activated.emit(str(key))
 
     def _dicom_parent(self, record: ImageRecord) -> QStandardItem:
@@ -196,6 +226,11 @@ class WorklistPanel(QWidget):
             item = item.parent()
             out.append(item)
         return out
+
+
+def search_text(record: ImageRecord) -> str:
+    """What the filter may match besides the status and flag columns: file name and review date."""
+    return " ".join(part for part in (record.path.name, record.display_name, record.updated_at[:10]) if part)
 
 
 def _join(*parts: str) -> str:
