@@ -84,7 +84,7 @@ def _card_with(files, **changes) -> dict[str, bytes]:
     ("cut short", "not a readable model package"),
     ("not a package", "not a readable model package"),
     ("a tar of something else", "no readable package.json"),
-    ("missing weights", "model.safetensors; it was cut short"),
+    ("missing weights", "the package lacks decoder.onnx, encoder.onnx, model.safetensors"),
 ])
 def test_a_tampered_or_incompatible_package_is_refused_and_nothing_is_installed(home, exported, tmp_path, case,
                                                                                reason, capsys):

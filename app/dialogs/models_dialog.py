@@ -28,10 +28,12 @@ from PySide6.QtWidgets import (
 from core.models import catalog
 from core.models.catalog import ModelRecord
 from core.models.errors import ModelLoadError
-from core.models.package import PACKAGE_SUFFIX, export_package, import_package
+from core.models.package import PACKAGE_SUFFIX, UntrustedPackageError, export_package, import_package
+from core.models.signing import verify_model_dir
 
 COLUMNS = ("Active", "Name", "Version", "Parent", "Backbone", "Precision", "Size", "Trainable / total",
-           "Created", "Training images", "Training data", "Held-out Dice (new / parent)", "Validation Dice")
+           "Created", "Training images", "Training data", "Held-out Dice (new / parent)", "Validation Dice",
+           "Signed by")
 PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -71,7 +73,17 @@ def record_cells(record: ModelRecord) -> list[str]:
         training_data_cell(record)[0],
         f"{_dice(heldout)} / {_dice(metrics.get('heldout_dice_parent'))}" if heldout is not None else "–",
         _dice(metrics.get("val_dice")),
+        signer_cell(record),
     ]
+
+
+def signer_cell(record: ModelRecord) -> str:
+    """Who vouches for the model's files (checked now, against this computer's trusted keys)."""
+    status = verify_model_dir(record.path)
+    if status.trusted:
+        return f"{status.signer} (verified)"
+    return {"unknown-signer": f"unknown key {status.key_id} (not trusted)", "invalid": "ALTERED after signing",
+            "unsigned": "unsigned"}[status.state]
 
 
 class ModelsDialog(QDialog):
@@ -235,18 +247,33 @@ class ModelsDialog(QDialog):
         path = record.path
         return self._run(lambda: "{} (sha256 {})".format(*export_package(path, out_file)), "Exported {result}")
 
-    def import_file(self, package: str | Path | None = None) -> bool:
+    def import_file(self, package: str | Path | None = None, confirm=None) -> bool:
+        """Import a package; an unsigned or unknown-signer one only after ``confirm(text)`` (default: a dialog)."""
         if package is None:
             package, _ = QFileDialog.getOpenFileName(self, "Import model", "", f"Model package (*{PACKAGE_SUFFIX})")
             if not package:
                 return False
         holder = {}
+        confirm = confirm or self._confirm_untrusted
 
         def action():
-            holder["path"] = import_package(package)
+            try:
+                holder["path"] = import_package(package)
+            except UntrustedPackageError as error:
+                if not confirm(f"{Path(package).name} is {error.status.describe()}.\n\nIts masks would carry the "
+                               "model name written inside it, but nobody you trust vouches for that. Install it "
+                               "only if you know where it came from.\n\nInstall anyway?"):
+                    raise ValueError(f"Not installed: {Path(package).name} is {error.status.describe()}") from None
+                holder["path"] = import_package(package, allow_unsigned=True)
             return holder["path"].name
 
         if self._run(action, "Imported and verified {result}; select it and press Activate to use it"):
             self.select_path(holder["path"])
             return True
         return False
+
+    def _confirm_untrusted(self, text: str) -> bool:
+        answer = QMessageBox.warning(self, "Unverified model package", text,
+                                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                     QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes

@@ -10,6 +10,8 @@ from ..models import catalog
 from ..models.errors import ModelLoadError
 from ..models.loading import bundled_model_dirs
 from ..models.package import export_package, import_package
+from ..models.signing import SigningError
+from . import models_trust
 from .common import fail
 
 
@@ -28,12 +30,17 @@ def add_parser(sub) -> None:
     export = actions.add_parser("export", help="write a model as one verified file (.adaqat-model)")
     export.add_argument("model", help="a bundled model's name or a model folder")
     export.add_argument("out", help="the package file to write")
+    export.add_argument("--sign-key", default=None, help="sign the package with this private key (.private.pem)")
+    export.add_argument("--signer", default="", help="the signer's name shown to whoever imports it")
     onnx = actions.add_parser("onnx", help="add the ONNX Runtime form (encoder/decoder graphs) to an INT8 model")
     onnx.add_argument("model", help="a model folder (or an installed model's folder name)")
     imported = actions.add_parser("import", help="verify a .adaqat-model file and install the model in it")
     imported.add_argument("package", help="the package file")
     imported.add_argument("--sha256", default=None, help="the file's sha256 as printed by export (checked first)")
     imported.add_argument("--activate", action="store_true", help="make the imported model the active one")
+    imported.add_argument("--allow-unsigned", action="store_true",
+                          help="install even if unsigned or signed by a key this computer does not trust")
+    models_trust.add_parsers(actions)
     parser.set_defaults(run=run)
 
 
@@ -65,7 +72,7 @@ def run(args) -> int:
             catalog.delete_model(folder)
             print(f"deleted: {folder}")
         elif action == "export":
-            written, digest = export_package(model_folder(args.model), args.out)
+            written, digest = export_package(model_folder(args.model), args.out, args.sign_key, args.signer)
             print(f"exported: {written}\nsha256: {digest}")
         elif action == "onnx":
             from ..models.onnx_export import add_onnx_form
@@ -74,13 +81,16 @@ def run(args) -> int:
             sizes = ", ".join(f"{part} {g['bytes'] / 2**20:.1f} MB" for part, g in field["graphs"].items())
             print(f"ONNX Runtime form written ({sizes})")
         elif action == "import":
-            installed = import_package(args.package, args.sha256)
+            installed = import_package(args.package, args.sha256, allow_unsigned=args.allow_unsigned)
             if args.activate:
                 catalog.set_active_model(installed)
-            print(f"installed: {installed}" + (" (active)" if args.activate else ""))
+            print(f"installed: {installed}" + (" (active)" if args.activate else "")
+                  + f"; {models_trust.signer_line(installed)}")
+        elif models_trust.run(args, model_folder):
+            pass
         else:
             return run_list(args.json)
-    except (ModelLoadError, ValueError) as error:
+    except (ModelLoadError, ValueError, SigningError) as error:
         return fail(str(error))
     except OSError as error:
         return fail(f"{error.filename or args.action}: {error.strerror}")
@@ -98,7 +108,8 @@ def run_list(as_json: bool) -> int:
         card = record.card
         mark = "*" if record.active else " "
         size = f"{record.size_bytes / 2**20:.1f} MB" if record.size_bytes else "?"
-        print(f"{mark} {card.display_name} {card.version} ({card.precision}, {card.backbone}, {size}) {record.path}")
+        print(f"{mark} {card.display_name} {card.version} ({card.precision}, {card.backbone}, {size}) {record.path}"
+              f" [{models_trust.signer_line(record.path)}]")
     return 0
 
 

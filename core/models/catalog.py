@@ -8,6 +8,7 @@ and uses the bundled ``default``. Writing it is atomic (temporary file, then ren
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -132,12 +133,20 @@ def install_model(model_dir: str | Path) -> Path:
     if not (target / "model.json").is_file():
         staging = target.with_name(f".{target.name}.partial")
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for path in source.iterdir():  # plain files only: no links, pipes or sub-folders travel
-            if path.is_file() and not path.is_symlink():
-                shutil.copy2(path, staging / path.name)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
+        try:
+            staging.mkdir(parents=True)
+        except FileExistsError:
+            raise OSError(errno.EEXIST, f"{staging} is in the way (a leftover of an interrupted install that "
+                          "could not be removed); delete it and try again", str(staging)) from None
+        try:
+            for path in source.iterdir():  # plain files only: no links, pipes or sub-folders travel
+                if path.is_file() and not path.is_symlink():
+                    shutil.copy2(path, staging / path.name)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk must not leave a hidden partial copy
+            raise
     return target
 
 

@@ -20,6 +20,7 @@ from .card import ModelCard, ModelCardError, regular_file
 from .errors import ModelLoadError
 from .onnx_activations import activation_bits_for_this_cpu, with_8bit_activations
 from .onnx_export import FORMAT, GRAPH_FILES
+from .onnx_safety import check_self_contained
 from .segmenter import PromptableSegmenter
 
 RUNTIMES = ("auto", "torch", "onnxruntime")
@@ -60,6 +61,7 @@ def verified_graphs(model_dir: Path, card: ModelCard) -> dict[str, tuple[Path, b
         if digest != entry.get("sha256"):
             raise ModelLoadError(f"{path}: sha256 {digest[:12]}… does not match the model card; the graph was "
                                  "altered or damaged, reinstall the model (or run it with --runtime torch)")
+        check_self_contained(path, data)
         paths[part] = (path, data)
     return paths
 

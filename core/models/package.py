@@ -6,6 +6,13 @@ member must be a plain file with a bare name listed in ``package.json``; the byt
 that list, the card is validated, the weights' sha256 is checked against the card, and the model is
 loaded once (its INT8 layers and backbone must be ones this version knows) before it is installed.
 A tampered or incompatible package is refused with the reason, and nothing is installed.
+
+Before anything is extracted, the members' declared sizes must fit inside the package file itself
+(an uncompressed tar holds every byte it lists; a sparse member could otherwise expand an 18 MiB
+file to gigabytes) and in the free space of the models folder. After extraction the package's
+Ed25519 signature (``core.models.signing``) must be by a trusted key: an unsigned package or one
+signed by an unknown key is installed only with explicit consent (``allow_unsigned``: the CLI's
+``--allow-unsigned``, the viewer's confirmation), and one whose files changed after signing never.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 
 from .card import CARD_FILE, ModelCardError, read_model_card, regular_file
 from .errors import ModelLoadError
+from .signing import SIGNATURE_FILE, SignatureStatus, folder_files, sign_files, verify_model_dir
 
 PACKAGE_FORMAT = "adaqat-model-package/1"
 PACKAGE_MANIFEST = "package.json"
@@ -33,6 +41,14 @@ class PackageError(ModelLoadError):
     """A model package that cannot be written or must not be installed."""
 
 
+class UntrustedPackageError(PackageError):
+    """Unsigned, or signed by a key this computer does not trust: installable only with consent."""
+
+    def __init__(self, message: str, status: SignatureStatus) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -41,8 +57,13 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def export_package(model_dir: str | Path, out_file: str | Path) -> tuple[Path, str]:
-    """Write ``model_dir`` as one package file; returns (file, sha256 of the file)."""
+def export_package(model_dir: str | Path, out_file: str | Path, sign_key: str | Path | None = None,
+                   signer: str = "") -> tuple[Path, str]:
+    """Write ``model_dir`` as one package file; returns (file, sha256 of the file).
+
+    ``sign_key`` (a private key file) signs the package as ``signer``; without it, the folder's own
+    ``signature.json`` (if any, e.g. the vendor's on the bundled model) travels in the package.
+    """
     from .artifact import verified_weights_path
 
     model_dir, out_file = Path(model_dir), Path(out_file)
@@ -51,8 +72,16 @@ def export_package(model_dir: str | Path, out_file: str | Path) -> tuple[Path, s
     if out_file.suffix != PACKAGE_SUFFIX:
         out_file = out_file.with_name(out_file.name + PACKAGE_SUFFIX)
     files = sorted(p for p in model_dir.iterdir() if p.is_file() and not p.is_symlink())
-    manifest = {"format": PACKAGE_FORMAT, "model": {"name": card.name, "version": card.version},
-                "files": {p.name: {"sha256": _sha256_file(p), "size": p.stat().st_size} for p in files}}
+    listed = {p.name: {"sha256": _sha256_file(p), "size": p.stat().st_size} for p in files}
+    extra: dict[str, bytes] = {}
+    if sign_key is not None:
+        files = [p for p in files if p.name != SIGNATURE_FILE]
+        listed.pop(SIGNATURE_FILE, None)
+        record = sign_files(folder_files(model_dir), Path(sign_key), signer or card.name)
+        data = (json.dumps(record, indent=2) + "\n").encode("utf-8")
+        extra[SIGNATURE_FILE] = data
+        listed[SIGNATURE_FILE] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    manifest = {"format": PACKAGE_FORMAT, "model": {"name": card.name, "version": card.version}, "files": listed}
     out_file.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=f".{out_file.name}.", suffix=".partial", dir=out_file.parent)
     os.close(handle)
@@ -67,6 +96,10 @@ def export_package(model_dir: str | Path, out_file: str | Path) -> tuple[Path, s
                 info.size, info.mode = path.stat().st_size, 0o644
                 with path.open("rb") as source:
                     archive.addfile(info, source)
+            for name, data in extra.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o644
+                archive.addfile(info, io.BytesIO(data))
         os.replace(partial, out_file)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
@@ -91,8 +124,9 @@ def _check_member(member: tarfile.TarInfo, files: dict, source: Path) -> dict:
     name = member.name
     if name == PACKAGE_MANIFEST:
         return {}
-    if not member.isfile():
-        raise PackageError(f"{source}: member '{name}' is not a plain file (a link or folder); package refused")
+    if not member.isfile() or member.issparse():
+        raise PackageError(f"{source}: member '{name}' is not a plain file (a link, folder or sparse file); "
+                           "package refused")
     if "/" in name or "\\" in name or name.startswith(".") or name not in files:
         raise PackageError(f"{source}: unexpected member '{name}'; the package was altered, refused")
     expected = files[name]
@@ -101,10 +135,27 @@ def _check_member(member: tarfile.TarInfo, files: dict, source: Path) -> dict:
     return expected
 
 
+def _check_sizes(members: list[tarfile.TarInfo], source: Path, target_root: Path) -> None:
+    """Before extracting: the members must fit in the package file and on the disk."""
+    declared = sum(max(member.size, 0) for member in members)
+    size = source.stat().st_size
+    if declared > size:
+        raise PackageError(f"{source}: its members claim {declared / 2**20:.1f} MiB, more than the "
+                           f"{size / 2**20:.1f} MiB file holds; the package was altered, refused")
+    free = shutil.disk_usage(target_root).free
+    if declared + 64 * 2**20 > free:
+        raise PackageError(f"{source}: needs {declared / 2**20:.0f} MiB, only {free / 2**20:.0f} MiB free in "
+                           f"{target_root}; free disk space and import again")
+
+
 def _unpack(archive: tarfile.TarFile, manifest: dict, staging: Path, source: Path) -> None:
     files = manifest["files"]
     seen = set()
-    for member in archive.getmembers():
+    members = archive.getmembers()
+    for member in members:
+        _check_member(member, files, source)
+    _check_sizes(members, source, staging.parent)
+    for member in members:
         expected = _check_member(member, files, source)
         if not expected:
             continue
@@ -124,10 +175,12 @@ def _unpack(archive: tarfile.TarFile, manifest: dict, staging: Path, source: Pat
         raise PackageError(f"{source}: the package lacks {', '.join(missing)}; it was cut short, refused")
 
 
-def import_package(package_file: str | Path, expected_sha256: str | None = None) -> Path:
+def import_package(package_file: str | Path, expected_sha256: str | None = None, allow_unsigned: bool = False) -> Path:
     """Verify a package and install its model into the user's models folder; returns the folder.
 
     ``expected_sha256`` (given by whoever sent the file) is checked against the whole file first.
+    UntrustedPackageError when the package is unsigned or its signer is not trusted and
+    ``allow_unsigned`` is False; PackageError when its signature does not match its files.
     """
     from .artifact import verified_weights_path
     from .catalog import install_label, user_models_dir
@@ -158,6 +211,11 @@ def import_package(package_file: str | Path, expected_sha256: str | None = None)
         except ModelLoadError as error:
             reason = str(error).replace(str(staging / CARD_FILE), "model.json").replace(str(staging) + os.sep, "")
             raise PackageError(f"{source}: refused: {reason}") from None
+        status = _signature_status(staging, source)
+        if not status.trusted and not allow_unsigned:
+            raise UntrustedPackageError(
+                f"{source}: {status.describe()}; install it only if you trust where it came from "
+                "(adaqat models import FILE --allow-unsigned)", status)
         target = target_root / install_label(card)
         if (target / CARD_FILE).is_file():
             if read_model_card(target).weights_sha256 == card.weights_sha256:
@@ -171,3 +229,12 @@ def import_package(package_file: str | Path, expected_sha256: str | None = None)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _signature_status(staging: Path, source: Path) -> SignatureStatus:
+    """The package's signature over its extracted (already verified) files; a mismatch is always refused."""
+    status = verify_model_dir(staging)
+    if status.state == "invalid":
+        raise PackageError(f"{source}: its signature does not match its files; the package was altered after "
+                           "it was signed, refused")
+    return status
