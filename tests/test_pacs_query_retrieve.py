@@ -80,3 +80,29 @@ def test_pacs_down_is_one_line_naming_the_pacs(pacs_config, orthanc):
         find_studies(pacs_config, StudyQuery())
     message = str(caught.value)
     assert message.startswith(f"PACS ORTHANC (127.0.0.1:{orthanc.dicom_port}): search: not reachable")
+
+
+def test_a_retrieve_that_cannot_be_written_is_one_line(pacs_config, tmp_path):
+    study_uid, _ = dicom_uids(shared_file("dicom", CHEST))
+    blocker = tmp_path / "studies"
+    blocker.write_text("a file where the study folder should be")
+    with pytest.raises(PacsError) as caught:
+        retrieve_study(pacs_config, study_uid, blocker, label="study 20040826 THORAX")
+    message = str(caught.value)
+    assert "retrieve of study 20040826 THORAX: 1 image(s) could not be written" in message
+    assert "free disk space" in message and "\n" not in message
+
+
+def test_a_pacs_that_does_not_answer_times_out_in_one_line(pacs_config, loopback):
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the TCP connection, never says a DICOM word
+    try:
+        config = pacs_config.with_changes(pacs_port=silent.getsockname()[1], timeout_s=1.5)
+        with pytest.raises(PacsError) as caught:
+            find_studies(config, StudyQuery())
+    finally:
+        silent.close()
+    assert "search: connected, but no answer to the association request within 1.5 s" in str(caught.value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 
 from .config import PacsConfig
@@ -49,6 +50,7 @@ def associated(config: PacsConfig, ae, what: str, **options) -> Iterator[object]
 
     opened: list[bool] = []  # a TCP connection was made: tells "not reachable" from "aborted" below
     handlers = list(options.pop("evt_handlers", [])) + [(evt.EVT_CONN_OPEN, lambda _event: opened.append(True))]
+    started = time.monotonic()
     try:
         assoc = ae.associate(config.pacs_host, int(config.pacs_port), ae_title=config.pacs_ae,
                              bind_address=_local_bind(config.pacs_host), evt_handlers=handlers, **options)
@@ -58,6 +60,11 @@ def associated(config: PacsConfig, ae, what: str, **options) -> Iterator[object]
         raise PacsError(
             f"{config.label}: {what}: association rejected; ask the PACS administrator to allow our AE title "
             f"{config.our_ae!r} from this computer"
+        )
+    if opened and not assoc.is_established and time.monotonic() - started >= config.timeout_s * 0.9:
+        raise PacsError(
+            f"{config.label}: {what}: connected, but no answer to the association request within "
+            f"{config.timeout_s:g} s; the PACS is overloaded or this port is not a DICOM service"
         )
     if assoc.is_aborted and opened:
         raise PacsError(f"{config.label}: {what}: the PACS aborted the association; check our AE title and its logs")

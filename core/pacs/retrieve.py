@@ -98,6 +98,8 @@ def retrieve_study(
                 if code == 0xFF00:  # pending: one more image is on its way
                     continue
                 result.failed += int(status.get("NumberOfFailedSuboperations", 0) or 0)
+                if write_errors:
+                    break  # our side failed (disk): say that, not the PACS's status for it
                 if code not in (0x0000, 0xB000, 0xFE00):  # success, some sub-operations failed, cancelled
                     raise PacsError(f"{config.label}: {what}: the PACS refused (status 0x{code:04X}); try again later")
     if write_errors:
