@@ -119,6 +119,14 @@ def test_fine_tune_from_the_viewer_then_use_the_better_model(qtbot, viewer_setti
     assert "for the whole run on this computer" in dialog.estimate_label.text()
     assert "budget 1 min 00 s)" in dialog.estimate_label.text()
     assert not out_dir.exists() or not (out_dir / "model-int8").exists()
+    # one minute cannot hold a run that adapts the encoder (its INT8 encoder graph alone is re-exported):
+    # the estimate says so and what would fit, and Start stays off until the budget changes
+    assert dialog.outcome.estimate["fits"] is False, dialog.estimate_label.text()
+    assert "Too long for the budget" in dialog.estimate_label.text() and not dialog.start_button.isEnabled()
+    # "no limit" is a separate tick box, never the step below one minute
+    assert dialog.budget.minimum() == 1 and not dialog.no_limit.isChecked()
+    dialog.budget.setValue(4)
+    assert dialog.start_button.isEnabled() and dialog.budget_s() == 240
 
     qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
     assert dialog.state == "running" and dialog.cancel_button.isEnabled() and not dialog.close_button.isEnabled()
@@ -164,7 +172,7 @@ def test_a_model_that_is_not_better_is_not_offered(qtbot, open_dialog, viewer_se
     from tests.test_clinic_finetune import mislabelled_manifest
 
     dialog = open_dialog(make_store(tmp_path / "store", REVIEWED))
-    dialog.budget.setValue(1)
+    dialog.budget.setValue(3)
     # the engine's real run on mislabelled clinic masks (advanced options win over the store): it cannot gain
     dialog.extra_args.setText(f"--batch-size 2 --lr-adapter 0.05 --lr-base 0.05 --qat-lr 0.02 --data {mislabelled_manifest(tmp_path / 'data')}")
     assert dialog.start()
@@ -172,8 +180,24 @@ def test_a_model_that_is_not_better_is_not_offered(qtbot, open_dialog, viewer_se
     assert dialog.state == "succeeded", visible_text(dialog)
     assert dialog.outcome.comparison["better"] is False
     assert "is not better, so the current model stays active" in dialog.result_label.text()
+    assert "per image:" in dialog.result_label.text()  # wins and losses, worse images named by file
     assert not dialog.use_button.isVisible() and dialog.result_path is None
     assert viewer_settings.model() == "default" and not (tmp_path / "home" / "models" / "active.json").exists()
+    # it may still be tried: added to the Models window inactive, whose Activate warns first
+    assert dialog.keep_button.isVisible()
+    dialog.keep_button.click()
+    assert "Added to the Models window, not active" in dialog.result_label.text()
+    from app.dialogs.models_dialog import ModelsDialog
+
+    models = ModelsDialog()
+    qtbot.addWidget(models)
+    record = next(r for r in models.records if (r.card.clinic_comparison or {}).get("better") is False)
+    models.select_path(record.path)
+    warnings = []
+    assert models.activate_selected(confirm=lambda text: warnings.append(text) or False) is False
+    assert "NOT better than its parent" in warnings[0] and "held-out images" in warnings[0]
+    assert not (tmp_path / "home" / "models" / "active.json").exists()
+    assert models.activate_selected(confirm=lambda text: True) is True
 
 
 def test_refuses_to_start_with_fewer_than_two_reviewed_images(open_dialog, tmp_path):
@@ -207,7 +231,8 @@ def test_cancel_stops_the_run_and_offers_resume(qtbot, open_dialog, viewer_setti
 
     store_root = make_store(tmp_path / "store", REVIEWED)
     dialog = open_dialog(store_root)
-    dialog.budget.setValue(0)  # "no limit": no step-time calibration, the first event is a training step
+    dialog.no_limit.setChecked(True)  # no step-time calibration, the first event is a training step
+    assert not dialog.budget.isEnabled() and dialog.budget_s() is None
     dialog.extra_args.setText("--from lite_medsam --stages 1 --epochs 50 --batch-size 2")  # full profile: resumable
     assert dialog.start()
     assert "--time-budget" not in dialog.process.request.arguments()

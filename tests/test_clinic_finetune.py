@@ -1,8 +1,10 @@
-"""Issue 9: a clinic fine-tune continues the active model, fits its budget and never ends worse.
+"""A clinic fine-tune continues the active model, adapts its encoder's last block, fits its budget and
+never ends worse.
 
-One small real run (the bundled INT8 model continued on 5 clinic-sample images, 2 held out) is
-shared by the assertions about what it writes; a second, with learning rates far too high, must be
-measured worse and therefore not activated. The 50-image, 15-minute run is the benchmark
+One small real run (the bundled INT8 model continued with the default tail profile on 5 clinic-sample
+images, 2 held out) is shared by the assertions about what it writes; a decoder-profile run checks
+that its encoder stays bit for bit; a run with learning rates far too high must be measured worse and
+therefore not activated. The 50-image, 15-minute runs are the benchmark
 (``benchmarks/bench_clinic_finetune.py``).
 """
 
@@ -46,7 +48,11 @@ def continued(tmp_path_factory):
     return {"result": result, "seconds": time.perf_counter() - started, "out": root / "run", "home": root / "home"}
 
 
-def test_continued_model_records_its_parent_and_keeps_the_encoder_bit_for_bit(continued):
+def test_continued_model_records_its_parent_and_adapts_only_the_encoder_tail(continued):
+    """The tail profile trains the last encoder block and the neck: every other encoder tensor is the
+    parent's, int8 value for value and scale for scale."""
+    from core.training.encoder_tail import TAIL_MODULES
+
     result = continued["result"]
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
@@ -57,14 +63,16 @@ def test_continued_model_records_its_parent_and_keeps_the_encoder_bit_for_bit(co
     assert card["parent"]["name"] == shipped["name"] and card["parent"]["version"] == shipped["version"]
     assert card["parent"]["weights_sha256"] == shipped["weights_sha256"]
     assert card["name"] == shipped["name"] + "-clinic" and card["version"] != shipped["version"]
-    assert card["precision"] == "int8" and card["training"]["profile"] == "decoder"
+    assert card["precision"] == "int8" and card["training"]["profile"] == "tail"
     assert card["inference"]["batchnorm_folded"] is True
-    # the encoder is the clinic's validated one: the same int8 values and scales; the decoder did train
     new, old = load_file(str(model_dir / "model.safetensors")), load_file(str(shipped_dir / "model.safetensors"))
     assert new.keys() == old.keys()
-    encoder = [k for k in new if k.startswith("image_encoder.")]
-    assert encoder and all(torch.equal(new[k], old[k]) for k in encoder)
+    head = [k for k in new if k.startswith("image_encoder.") and not k.startswith(TAIL_MODULES)]
+    tail = [k for k in new if k.startswith(TAIL_MODULES)]
+    assert head and tail and all(torch.equal(new[k], old[k]) for k in head)
+    assert any(not torch.equal(new[k], old[k]) for k in tail)  # the last block and the neck did train
     assert any(not torch.equal(new[k], old[k]) for k in new if k.startswith("mask_decoder."))
+    assert any("image_encoder.layers.3.blocks.1" in name for name in card["adapter"]["final_rank_pattern"])
     assert not list(continued["out"].glob("*_checkpoint.pt"))  # a finished run leaves no resumable state
 
 
@@ -79,9 +87,27 @@ def test_continued_model_gets_its_onnx_runtime_form(continued):
     assert "ONNX Runtime form written" in continued["result"].stderr
     assert load_model_dir(model_dir).runtime == "onnxruntime"
     shipped = json.loads((bundled_model_dirs()["default"] / "model.json").read_text())
-    # the encoder graph is the parent's own (its encoder is bit for bit the parent's); the decoder is new
-    assert card["onnx"]["graphs"]["encoder"]["sha256"] == shipped["onnx"]["graphs"]["encoder"]["sha256"]
+    # the encoder changed (its last block): its graph is exported anew, as is the decoder's
+    assert card["onnx"]["graphs"]["encoder"]["sha256"] != shipped["onnx"]["graphs"]["encoder"]["sha256"]
     assert card["onnx"]["graphs"]["decoder"]["sha256"] != shipped["onnx"]["graphs"]["decoder"]["sha256"]
+
+
+def test_decoder_profile_keeps_the_encoder_and_its_graph_bit_for_bit(tmp_path):
+    """``--profile decoder`` (the fastest, and the route for backbones the tail cannot split): the exported
+    encoder is the parent's, int8 value for value, and its ONNX graph is the parent's own file."""
+    manifest = shared_file("clinic-sample", "manifest.csv")
+    result = adaqat("train", "--data", manifest, "--out", tmp_path / "run", "--profile", "decoder", "--epochs", "1",
+                    "--qat-epochs", "1", *SMALL, home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr[-3000:]
+    model_dir = tmp_path / "run" / "model-int8"
+    card = json.loads((model_dir / "model.json").read_text())
+    shipped_dir = bundled_model_dirs()["default"]
+    shipped = json.loads((shipped_dir / "model.json").read_text())
+    assert card["training"]["profile"] == "decoder"
+    new, old = load_file(str(model_dir / "model.safetensors")), load_file(str(shipped_dir / "model.safetensors"))
+    encoder = [k for k in new if k.startswith("image_encoder.")]
+    assert encoder and all(torch.equal(new[k], old[k]) for k in encoder)
+    assert card["onnx"]["graphs"]["encoder"]["sha256"] == shipped["onnx"]["graphs"]["encoder"]["sha256"]
 
 
 def test_run_ends_with_the_comparison_and_activates_only_a_better_model(continued):
@@ -92,8 +118,14 @@ def test_run_ends_with_the_comparison_and_activates_only_a_better_model(continue
     assert comparison["images"] == 2 and len(comparison["per_image"]) == 2
     old, new = comparison["active_model"]["dice_mean"], comparison["new_model"]["dice_mean"]
     assert 0.5 < old < 1 and 0.5 < new < 1 and comparison["better"] == (new > old + 0.001)
-    assert "held-out comparison (2 images" in result.stderr and f"{new:.4f}" in result.stderr
-    assert "wilcoxon" in result.stderr.lower()
+    assert "held-out comparison on 2 images of clinic-sample/manifest.csv" in result.stderr
+    assert f"{new:.4f}" in result.stderr and "wilcoxon" in result.stderr.lower()
+    # images are named by file, and the record says which data the verdict is about
+    assert all(row["image"].endswith(".jpg") for row in comparison["per_image"])
+    assert comparison["about"]["data"] == "clinic-sample/manifest.csv" and comparison["about"]["scored"] == 2
+    assert "per image:" in result.stderr
+    for worse in comparison["worse_images"]:
+        assert worse["new"] < worse["active"] and worse["image"] in result.stderr
     import os
 
     os.environ["ADAQAT_HOME"], previous = str(home), os.environ["ADAQAT_HOME"]
@@ -108,12 +140,52 @@ def test_run_ends_with_the_comparison_and_activates_only_a_better_model(continue
         os.environ["ADAQAT_HOME"] = previous
 
 
-def test_whole_run_fits_the_time_budget(continued):
+def test_the_plan_fills_the_budget_and_training_was_refitted_to_the_time_left(continued):
+    """The plan, not the wall clock (a busy machine is slower; ``bench_clinic_finetune.py`` measures the
+    wall clock): phases fill the budget, and before training the epochs were refitted to what was left."""
     assert continued["result"].returncode == 0
     card = json.loads((continued["out"] / "model-int8" / "model.json").read_text())
-    plan = card["training"]["plan"]
-    assert plan["budget_s"] == BUDGET_S and 0.8 * BUDGET_S <= plan["total_s"] <= BUDGET_S
-    assert continued["seconds"] <= 1.3 * BUDGET_S, f"the run took {continued['seconds']:.0f} s"
+    plan, replanned = card["training"]["plan"], card["training"]["replanned"]
+    assert plan["budget_s"] == BUDGET_S and 0.7 * BUDGET_S <= plan["total_s"] <= BUDGET_S and plan["fits"]
+    assert 0 < replanned["training_s"] < BUDGET_S
+    assert card["stage1"]["epochs_run"] <= replanned["stage1_epochs"]
+    assert card["qat"]["epochs_run"] <= max(replanned["stage2_epochs"], 1)
+
+
+def test_a_budget_too_short_is_refused_before_training_and_says_what_fits(tmp_path):
+    manifest = shared_file("clinic-sample", "manifest.csv")
+    result = adaqat("train", "--data", manifest, "--out", tmp_path / "run", "--time-budget", 20, *SMALL,
+                    home=tmp_path / "home")
+    assert result.returncode == 2, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert "a 20 s budget is too short for" in line and "give a budget of" in line and "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "model-int8").exists()
+
+
+def test_a_manifest_without_val_trains_on_a_held_out_share_of_train(tmp_path):
+    """train/test splits only: a share of train is held out, never trained on, and the run compares on it."""
+    import csv
+
+    from core.training.manifest import read_manifest
+
+    manifest = read_manifest(shared_file("clinic-sample", "manifest.csv"))
+    path = tmp_path / "manifest.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "image", "mask", "split"])
+        for sample in manifest.split("train")[:5]:
+            writer.writerow([sample.id, sample.image, sample.mask, "train"])
+        for sample in manifest.split("val")[:2]:
+            writer.writerow([sample.id, sample.image, sample.mask, "test"])
+    result = adaqat("train", "--data", path, "--out", tmp_path / "run", "--epochs", "1", "--qat-epochs", "1",
+                    "--batch-size", "2", "--threads", "2", home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "no val split: 2 of the training images held out" in result.stderr
+    comparison = json.loads((tmp_path / "run" / "comparison.json").read_text())
+    held_out = {row["id"] for row in comparison["per_image"]}
+    assert held_out == {s.id for s in manifest.split("train")[3:5]} and comparison["images"] == 2
+    card = json.loads((tmp_path / "run" / "model-int8" / "model.json").read_text())
+    assert card["training"]["train_images"] == 3 and card["training"]["heldout_images"] == 2
 
 
 def mislabelled_manifest(folder: Path, train_images: int = 3, val_images: int = 2) -> Path:
@@ -145,7 +217,7 @@ def test_a_worse_model_is_reported_and_not_activated(tmp_path):
     parent's decoder, measures no gain and keeps the active model."""
     home = tmp_path / "home"
     manifest = mislabelled_manifest(tmp_path / "data")
-    result = adaqat("train", "--data", manifest, "--out", tmp_path / "run", "--time-budget", 60, "--activate-if-better",
+    result = adaqat("train", "--data", manifest, "--out", tmp_path / "run", "--time-budget", 150, "--activate-if-better",
                     "--batch-size", "2", "--threads", "2", "--lr-adapter", "0.05", "--lr-base", "0.05", "--qat-lr", "0.02",
                     home=home)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -174,13 +246,16 @@ def test_estimate_prints_a_plan_that_fills_the_budget(tmp_path):
 def test_profile_choice_and_its_errors():
     from core.training.pipeline import TrainConfig, resolve_profile
 
-    assert resolve_profile(TrainConfig()) == "decoder"
+    assert resolve_profile(TrainConfig()) == "tail"
+    assert resolve_profile(TrainConfig(profile="decoder")) == "decoder"
     assert resolve_profile(TrainConfig(from_model="lite_medsam")) == "full"
     assert resolve_profile(TrainConfig(base_weights="sam.pth", backbone="sam_vit_b")) == "full"
     with pytest.raises(ValueError, match="full profile trains from base weights"):
         resolve_profile(TrainConfig(from_model="default", profile="full"))
     with pytest.raises(ValueError, match="decoder profile continues a trained model"):
         resolve_profile(TrainConfig(from_model="lite_medsam", profile="decoder"))
+    with pytest.raises(ValueError, match="tail profile continues a trained model"):
+        resolve_profile(TrainConfig(from_model="lite_medsam", profile="tail"))
 
 
 def test_from_defaults_to_the_active_model(tmp_path, monkeypatch):

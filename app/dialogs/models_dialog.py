@@ -71,10 +71,35 @@ def record_cells(record: ModelRecord) -> list[str]:
         card.created[:10] or "–",
         _count(card.training_images),
         training_data_cell(record)[0],
-        f"{_dice(heldout)} / {_dice(metrics.get('heldout_dice_parent'))}" if heldout is not None else "–",
+        heldout_cell(record),
         _dice(metrics.get("val_dice")),
         signer_cell(record),
     ]
+
+
+def heldout_cell(record: ModelRecord) -> str:
+    """New / parent held-out Dice with the data it was measured on and how many images (a verdict on one
+    clinic's convention says nothing of another's)."""
+    metrics = record.metrics
+    if metrics.get("heldout_dice_new") is None:
+        return "–"
+    comparison = record.card.clinic_comparison or {}
+    about = comparison.get("about") or {}
+    where = f" on {comparison.get('images', '?')} images" + (f" of {about['data']}" if about.get("data") else "")
+    verdict = "" if comparison.get("better", True) else " (not better)"
+    return f"{_dice(metrics['heldout_dice_new'])} / {_dice(metrics.get('heldout_dice_parent'))}{where}{verdict}"
+
+
+def not_better_warning(record: ModelRecord) -> str | None:
+    """The warning shown before activating a clinic model its own run did not judge better."""
+    comparison = record.card.clinic_comparison or {}
+    if comparison.get("better", True):
+        return None
+    old = (comparison.get("active_model") or {}).get("dice_mean")
+    new = (comparison.get("new_model") or {}).get("dice_mean")
+    scores = f" (Dice {old:.4f} -> {new:.4f})" if isinstance(old, float) and isinstance(new, float) else ""
+    return (f"{record.card.display_name} was NOT better than its parent on the {comparison.get('images', '?')} "
+            f"held-out images its run compared{scores}. Masks may get worse. Activate it anyway, to try it?")
 
 
 def signer_cell(record: ModelRecord) -> str:
@@ -188,12 +213,20 @@ class ModelsDialog(QDialog):
         self.show_message(done.format(result=result))
         return True
 
-    def activate_selected(self) -> bool:
+    def activate_selected(self, confirm=None) -> bool:
+        """Activate the selected model; one its run judged not better needs ``confirm(warning)`` (the
+        button asks with a dialog; a caller without one is refused)."""
+        if confirm is None:
+            confirm = self._confirm_not_better
         record = self.selected()
         if record is None:
             return False
         value = record.active_value
         name = f"{record.card.display_name} {record.card.version}"
+        warning = not_better_warning(record)
+        if warning and confirm is not None and not confirm(warning):
+            self.show_message(f"Not activated: {name}")
+            return False
         if self._run(lambda: catalog.set_active_model(value), f"Active model: {name}"):
             self.model_activated.emit(value)
             return True
@@ -271,6 +304,12 @@ class ModelsDialog(QDialog):
             self.select_path(holder["path"])
             return True
         return False
+
+    def _confirm_not_better(self, text: str) -> bool:
+        answer = QMessageBox.warning(self, "Model not judged better", text,
+                                     QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                     QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _confirm_untrusted(self, text: str) -> bool:
         answer = QMessageBox.warning(self, "Unverified model package", text,

@@ -20,6 +20,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase, QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.store import AnnotationStore, StoreError
+from core.training.comparison import describe_comparison
 from core.training.store_source import TRAINING_STATUSES
 
 from ..services.settings import Settings
@@ -126,12 +128,15 @@ def estimate_text(estimate: dict, budget_s: float | None) -> str:
 
 
 def comparison_text(comparison: dict) -> str:
-    """The held-out comparison in words: both Dice values, the difference and the Wilcoxon p."""
+    """The held-out comparison in words: which images (corrected ones decide; accepted ones apart), both
+    Dice values, the difference, the Wilcoxon p, the per-image wins and losses and the images that got worse."""
     old, new = comparison["active_model"]["dice_mean"], comparison["new_model"]["dice_mean"]
     p = comparison.get("wilcoxon_p")
     p_text = f", paired Wilcoxon p = {p:.3g}" if isinstance(p, (int, float)) and math.isfinite(p) else ""
-    return (f"Training finished. On {comparison['images']} held-out reviewed images (automatic mode): current model "
+    head = (f"Training finished. On {comparison['images']} held-out reviewed images (automatic mode): current model "
             f"Dice {old:.4f}, new model Dice {new:.4f} (difference {new - old:+.4f}{p_text}).")
+    details = describe_comparison(comparison).split("\n")[1:]  # per image, worse images by file, accepted apart
+    return "\n".join([head, *details])
 
 
 class TrainingDialog(QDialog):
@@ -158,6 +163,8 @@ class TrainingDialog(QDialog):
         self._auto_out: Path | None = None
         self._close_when_finished = False
         self._resume_dir: Path | None = self._saved_resume_dir()
+        self._estimate_fits = True  # an estimate over the budget keeps Start off until the budget changes
+        self._not_better_path: str | None = None  # a finished run's model that may still be tried, with a warning
         self._build()
         self.process.started.connect(lambda: self.stage_label.setText("Loading the training engine and the images…"))
         self.process.progress.connect(self._on_progress)
@@ -179,13 +186,15 @@ class TrainingDialog(QDialog):
         self.count_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.budget = QSpinBox()
-        self.budget.setRange(0, 24 * 60)
+        self.budget.setRange(1, 24 * 60)  # "no limit" is a separate, deliberate choice, never one click below 1 min
         self.budget.setValue(DEFAULT_BUDGET_MIN)
         self.budget.setSuffix(" min")
-        self.budget.setSpecialValueText("no limit (all epochs)")
         self.budget.setToolTip("The whole run (preparation, both stages, INT8 export and the comparison with "
                                "the current model) is planned to finish in about this time on this computer.")
         self.budget.valueChanged.connect(lambda _value: self._clear_estimate())
+        self.no_limit = QCheckBox("No time limit (all epochs; may take hours)")
+        self.no_limit.toggled.connect(self.budget.setDisabled)
+        self.no_limit.toggled.connect(lambda _on: self._clear_estimate())
         self.device = QComboBox()
         self.device.addItem("CPU", "cpu")
         if _cuda_available():
@@ -208,7 +217,10 @@ class TrainingDialog(QDialog):
 
         options = QGroupBox("Options")
         form = QFormLayout(options)
-        form.addRow("Time budget:", self.budget)
+        budget_row = QHBoxLayout()
+        budget_row.addWidget(self.budget)
+        budget_row.addWidget(self.no_limit, 1)
+        form.addRow("Time budget:", budget_row)
         form.addRow("Device:", self.device)
         form.addRow("CPU threads:", self.threads)
         form.addRow("Output folder:", form_row(self.out_dir, browse))
@@ -251,6 +263,12 @@ class TrainingDialog(QDialog):
 
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Make the new model the viewer's model (Settings > Model) and load it now")
+        self.keep_button = QPushButton("Add to Models (not active)")
+        self.keep_button.setToolTip("Install the new model without activating it, to try it from the Models window "
+                                    "(which warns that it was not judged better)")
+        self.keep_button.clicked.connect(self.keep_not_better_model)
+        self.keep_button.setAutoDefault(False)
+        self.keep_button.hide()
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the cancelled run from its last finished epoch")
         self.estimate_button = QPushButton("Estimate time")
@@ -268,6 +286,7 @@ class TrainingDialog(QDialog):
         self.close_button.clicked.connect(self.close)
         buttons = QHBoxLayout()
         buttons.addWidget(self.use_button)
+        buttons.addWidget(self.keep_button)
         buttons.addWidget(self.resume_button)
         buttons.addStretch(1)
         for button in (self.estimate_button, self.start_button, self.cancel_button, self.close_button):
@@ -335,7 +354,14 @@ class TrainingDialog(QDialog):
         self.base_label.setToolTip(f"{model}\nIt stays active unless the new model scores better on held-out "
                                    "reviewed images.")
 
+    def budget_s(self) -> float | None:
+        """The whole run's time budget in seconds; None only when "No time limit" is ticked."""
+        return None if self.no_limit.isChecked() else self.budget.value() * 60.0
+
     def _clear_estimate(self) -> None:
+        self._estimate_fits = True
+        if hasattr(self, "start_button"):
+            self._set_state(self.state)
         self.estimate_label.setText("Not estimated yet: “Estimate time” measures a few steps on this computer.")
 
     def _saved_resume_dir(self) -> Path | None:
@@ -369,7 +395,7 @@ class TrainingDialog(QDialog):
                 raise ValueError(f"{out} is not an empty folder; choose a new one"
                                  + (" or resume the cancelled run" if self._resume_dir else ""))
         return TrainingRequest(
-            store_dir=self.store_root(), out_dir=out, time_budget_s=self.budget.value() * 60.0 or None,
+            store_dir=self.store_root(), out_dir=out, time_budget_s=self.budget_s(),
             device=str(self.device.currentData()), threads=self.threads.value(), resume=resume,
             from_model=self.base_model(), estimate=estimate, extra_args=extra)
 
@@ -410,6 +436,8 @@ class TrainingDialog(QDialog):
         self.outcome = None
         self.result_path = None
         self.result_label.hide()
+        self.keep_button.hide()
+        self._not_better_path = None
         self.bar.setRange(0, 0)  # busy until the engine reports steps
         self.detail_label.setText(" ")
         self.stage_label.setText("Starting the training engine…")
@@ -428,7 +456,7 @@ class TrainingDialog(QDialog):
             self.append_log("Stopping the training process now.")
             self.process.kill()
             return
-        self.append_log("Cancelling: the engine stops before its next step; finished epochs are kept…")
+        self.append_log("Cancelling: the engine stops before its next step…")
         self.stage_label.setText("Cancelling…")
         self.detail_label.setText(" · ".join(self._detail_parts) or " ")  # no time left to show any more
         self.process.cancel()
@@ -495,7 +523,13 @@ class TrainingDialog(QDialog):
 
     def _show_estimate(self, outcome: TrainingOutcome) -> None:
         if outcome.state == "estimated" and outcome.estimate:
-            text = estimate_text(outcome.estimate, self.budget.value() * 60.0 or None)
+            text = estimate_text(outcome.estimate, self.budget_s())
+            self._estimate_fits = bool(outcome.estimate.get("fits", True))
+            if not self._estimate_fits:
+                text = (f"Too long for the budget: {text}. Raise the budget to at least "
+                        f"{math.ceil(float(outcome.estimate.get('total_s', 0)) / 60)} min, or review fewer images; "
+                        "Start stays off until the budget changes.")
+                self._set_state(self.state)
             self.estimate_label.setText(text)
             self.estimate_label.setToolTip(str(outcome.estimate.get("summary", "")))
             self.append_log(f"Estimate: {outcome.estimate.get('summary', text)}")
@@ -536,6 +570,9 @@ class TrainingDialog(QDialog):
             self._show_result(f"{text}\nThe new model is better. “Use this model” makes it the active model:\n{path}", "ok")
         else:
             self.result_path = None
+            self._not_better_path = path
+            self.keep_button.show()
+            self.keep_button.setEnabled(True)
             self._show_result(f"{text}\nThe new model is not better, so the current model stays active. "
                               f"The run is kept for reference in:\n{path}", "note")
 
@@ -543,9 +580,17 @@ class TrainingDialog(QDialog):
         finished_epochs = any(e.val_dice is not None for e in self.events)
         self._remember_resume_dir(Path(outcome.out_dir) if outcome.out_dir else None)
         self.stage_label.setText("Cancelled")
-        kept = ("Finished epochs are kept; Resume continues from the last one."
-                if finished_epochs else "No epoch had finished yet, so Resume starts from the beginning.")
+        if self._continuing_run():
+            kept = "A clinic fine-tune is short: “Start again” runs it again from the beginning."
+        else:
+            kept = ("Finished epochs are kept; Resume continues from the last one."
+                    if finished_epochs else "No epoch had finished yet, so Resume starts from the beginning.")
         self._show_result(f"Training cancelled. {kept}\n{outcome.out_dir}", "note")
+
+    def _continuing_run(self) -> bool:
+        """A run that continued a model (tail or decoder profile): the engine says so first, and starts such
+        a run again on --resume instead of reusing finished epochs."""
+        return any(e.message.startswith("continuing from") for e in self.events if e.message)
 
     def _show_failure(self, outcome: TrainingOutcome) -> None:
         reason = outcome.error or "unknown error"
@@ -614,6 +659,21 @@ class TrainingDialog(QDialog):
         self.use_button.setEnabled(False)
         self.result_label.setText(self.result_label.text() + "\nThe viewer now uses this model (Settings > Model).")
 
+    def keep_not_better_model(self) -> None:
+        """Install a model its run did not judge better, inactive: trying it stays a deliberate, warned step."""
+        if not self._not_better_path:
+            return
+        from core.models.catalog import install_model
+
+        try:
+            installed = install_model(self._not_better_path)
+        except (OSError, ValueError) as error:
+            self._show_result(f"Could not add the model: {error}", "error")
+            return
+        self.keep_button.setEnabled(False)
+        self.result_label.setText(self.result_label.text() + f"\nAdded to the Models window, not active:\n{installed}\n"
+                                  "Activating it there asks first, because it was not better on the held-out images.")
+
     def _show_result(self, text: str, tone: str) -> None:
         self.result_label.setText(text)
         _set_tone(self.result_label, tone)
@@ -623,7 +683,7 @@ class TrainingDialog(QDialog):
         self.state = state
         running = state in ("running", "cancelling", "estimating")
         self.options.setEnabled(not running)
-        self.start_button.setEnabled(not running and self.count >= MIN_IMAGES)
+        self.start_button.setEnabled(not running and self.count >= MIN_IMAGES and self._estimate_fits)
         self.start_button.setText("Start new run" if state in ("succeeded", "failed", "cancelled") else "Start")
         _set_primary(self.start_button, state == "idle")
         _set_primary(self.use_button, bool(self.result_path))
@@ -636,7 +696,11 @@ class TrainingDialog(QDialog):
         self.resume_button.setVisible(self._resume_dir is not None and not running)
         self.resume_button.setEnabled(self.count >= MIN_IMAGES)
         if self._resume_dir is not None:
-            self.resume_button.setToolTip(f"Continue the cancelled run in {self._resume_dir} from its last finished epoch")
+            again = self._continuing_run()
+            self.resume_button.setText("Start again" if again else "Resume")
+            self.resume_button.setToolTip(f"Run the cancelled clinic fine-tune in {self._resume_dir} again from the start"
+                                          if again else
+                                          f"Continue the cancelled run in {self._resume_dir} from its last finished epoch")
 
     # -- closing ----------------------------------------------------------------------------------
     def showEvent(self, event: QShowEvent) -> None:
@@ -661,7 +725,7 @@ class TrainingDialog(QDialog):
     def _ask_to_stop(self) -> None:
         answer = QMessageBox.question(
             self, "Fine-tune model",
-            "Training is running. Stop it?\n\nFinished epochs are kept; you can resume the run later.",
+            "Training is running. Stop it?\n\nThe current model stays as it is; you can run the fine-tune again later.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         if answer == QMessageBox.StandardButton.Yes:
             self._close_when_finished = True

@@ -17,13 +17,13 @@ from ..training import distributed
 from ..training.adapters import POLICIES, AdapterConfig
 from ..training.exit_codes import EXIT_CANCELLED, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY
 from ..training.manifest import ManifestError
-from ..training.pipeline import PROFILES, TrainConfig, resolve_profile, train
+from ..training.pipeline import (CONTINUING_PROFILES, PROFILE_LEARNING_RATES, PROFILES, TrainConfig,
+                                 apply_profile_defaults, resolve_profile, train)
 from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
 from ..training.stage1 import Stage1Config
 from .common import add_runtime_options, fail, say
 
 QAT_POLICIES = ("paper", "merged")
-DECODER_LR_ADAPTER, DECODER_LR_BASE = 5e-4, 5e-5
 
 
 def add_parser(sub) -> None:
@@ -34,8 +34,10 @@ def add_parser(sub) -> None:
                         help="the model to continue (default: the active model, the shipped one on a fresh "
                              "install); a backbone name (lite_medsam) trains from its base weights")
     parser.add_argument("--profile", choices=PROFILES, default="auto",
-                        help="decoder: continue a model, training its mask decoder on cached embeddings (fast, "
-                             "the default when continuing); full: AdaLoRA on encoder and decoder from base weights")
+                        help="tail: continue a model, training its last encoder block, neck and mask decoder over "
+                             "cached encoder features; decoder: the mask decoder alone over cached embeddings (fastest); "
+                             "full: AdaLoRA on encoder and decoder from base weights; auto: tail when continuing "
+                             "a LiteMedSAM model, decoder for other backbones, full from base weights")
     parser.add_argument("--estimate", action="store_true",
                         help="measure this machine, print the run's plan and estimated duration as JSON, and stop")
     parser.add_argument("--activate-if-better", action="store_true",
@@ -47,16 +49,19 @@ def add_parser(sub) -> None:
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="finish the whole run in about this long (decoder profile: preparation, both stages, "
                              "export and comparison; full profile: stage 1 only)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"images per step (default {TrainConfig.batch_size}; tail profile 4, to stay within 4 GiB)")
     parser.add_argument("--stages", choices=("1", "2", "both"), default="both")
     parser.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --out")
     parser.add_argument("--policy", choices=POLICIES, default="everywhere", help="adapter policy (stage 1)")
     parser.add_argument("--init-r", type=int, default=AdapterConfig.init_r)
     parser.add_argument("--target-r", type=int, default=AdapterConfig.target_r)
     parser.add_argument("--lr-adapter", type=float, default=None,
-                        help=f"stage-1 adapter learning rate (default {Stage1Config.lr_adapter:g}; decoder profile {DECODER_LR_ADAPTER:g})")
+                        help=f"stage-1 adapter learning rate (default {Stage1Config.lr_adapter:g}; continuing: "
+                             + ", ".join(f"{k} {v[0]:g}" for k, v in PROFILE_LEARNING_RATES.items()) + ")")
     parser.add_argument("--lr-base", type=float, default=None,
-                        help=f"stage-1 base-weight learning rate (default {Stage1Config.lr_base:g}; decoder profile {DECODER_LR_BASE:g})")
+                        help=f"stage-1 base-weight learning rate (default {Stage1Config.lr_base:g}; continuing: "
+                             + ", ".join(f"{k} {v[1]:g}" for k, v in PROFILE_LEARNING_RATES.items()) + ")")
     parser.add_argument("--qat-policy", choices=QAT_POLICIES, default=TrainConfig.qat_policy)
     parser.add_argument("--qat-epochs", type=int, default=TrainConfig.qat_epochs)
     parser.add_argument("--qat-lr", type=float, default=TrainConfig.qat_lr)
@@ -90,7 +95,7 @@ def config_from_args(args, device: str) -> TrainConfig:
         base_weights=args.checkpoint,
         image_size=args.image_size,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or TrainConfig.batch_size,
         stages=args.stages,
         device=device,
         seed=args.seed,
@@ -109,12 +114,7 @@ def config_from_args(args, device: str) -> TrainConfig:
         from_model=args.from_model,
         profile=args.profile,
     )
-    try:
-        decoder = resolve_profile(config) == "decoder"
-    except ValueError:
-        decoder = False  # train() reports the conflict
-    if decoder:  # measured on clinic-sample: gentler rates keep the continued model stable (BENCHMARKS.md)
-        config.stage1.lr_adapter, config.stage1.lr_base = DECODER_LR_ADAPTER, DECODER_LR_BASE
+    apply_profile_defaults(config, batch_size_given=args.batch_size is not None)
     if args.lr_adapter is not None:
         config.stage1.lr_adapter = args.lr_adapter
     if args.lr_base is not None:
@@ -173,8 +173,8 @@ def train_here(args, device: str) -> int:
 
 def print_estimate(args, config, progress) -> int:
     """``--estimate``: the plan of the decoder profile on this machine (the dialog shows it before Start)."""
-    if resolve_profile(config) != "decoder":
-        return fail("--estimate measures the decoder profile (continuing a model); the full profile sizes "
+    if resolve_profile(config) not in CONTINUING_PROFILES:
+        return fail("--estimate measures a continuing profile (tail or decoder); the full profile sizes "
                     "stage 1 with --time-budget as it starts")
     from ..training.continue_run import estimate
 
@@ -187,7 +187,8 @@ def print_estimate(args, config, progress) -> int:
 
 def report_comparison(args) -> None:
     """Print the held-out comparison a decoder-profile run wrote; activate the model if asked and better."""
-    from ..training.continue_run import COMPARISON_FILE, INT8_DIR, describe_comparison
+    from ..training.comparison import describe_comparison
+    from ..training.continue_run import COMPARISON_FILE, INT8_DIR
 
     path = args.out / COMPARISON_FILE
     if not path.is_file():

@@ -9,6 +9,7 @@ human prompt (the clinic's reality).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import cv2
@@ -57,6 +58,8 @@ class HeldOutImage:
     gray: np.ndarray
     truth: np.ndarray
     spacing_mm: tuple[float, float] | None = None
+    name: str = ""  # the file a reader knows the image by (a report names images by file, not by key)
+    review: str = "reference"  # "corrected" / "accepted" for a store's images: an accepted mask is the model's own
 
 
 def manifest_images(samples: list[Sample], problems: list[str]):
@@ -72,7 +75,8 @@ def manifest_images(samples: list[Sample], problems: list[str]):
             problems.append(f"{sample.mask}: mask unreadable or not the image's size; skipped")
             continue
         # Anti-aliased or JPEG masks hold values between 0 and 255: cut as training cuts them.
-        yield HeldOutImage(sample.id, model_gray(study), mask_labels(truth), study.pixel_spacing_mm)
+        yield HeldOutImage(sample.id, model_gray(study), mask_labels(truth), study.pixel_spacing_mm,
+                           name=Path(sample.image).name)
 
 
 def evaluate_images(loaded: LoadedModel, images, prompt: str = "auto", device: str = "cpu",
@@ -88,7 +92,8 @@ def evaluate_images(loaded: LoadedModel, images, prompt: str = "auto", device: s
         box = gt_box(item.truth) if prompt == "box" else None
         result = predictor.predict(box=box) if box is not None else predictor.predict()
         metrics = image_metrics(result.mask, item.truth, spacing_mm=item.spacing_mm)
-        rows.append({"id": item.id, **metrics.as_dict()})
+        rows.append({"id": item.id, "image": getattr(item, "name", "") or item.id,
+                     "review": getattr(item, "review", "reference"), **metrics.as_dict()})
         if on_image:
             on_image(index + 1, total)
     return Evaluation(loaded.info.label, prompt, rows, problems if problems is not None else [])

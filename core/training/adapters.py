@@ -8,6 +8,9 @@
   trainable parameters on LiteMedSAM, whose decoder is 40 % of the model.
 - ``decoder``: the decoder half of ``everywhere`` (encoder untouched): the clinic fast profile, which
   trains on cached image embeddings (``embedding_cache``).
+- ``tail``: the clinic tail profile (``encoder_tail``): AdaLoRA on the attention and MLP Linears of
+  the encoder's last block and on the decoder's, the neck and the norms of that block trained, the
+  decoder's norms and tokens and the prompt embeddings as in ``everywhere``.
 - ``lora``: the ablation of ``everywhere``: same modules and base weights, AdaLoRA's SVD-form adapters
   (P diag(E) Q, orthogonality penalty) at a fixed rank ``init_r`` with rank allocation disabled
   (``update_and_allocate`` does nothing; every epoch may be chosen as best). At ``init_r`` = 12 it has
@@ -27,7 +30,9 @@ from torch import nn
 
 ENCODER_QKV = r".*image_encoder\..*attn\.qkv"
 DECODER_LINEARS = r".*mask_decoder\..*\.(q_proj|k_proj|v_proj|out_proj|lin1|lin2)|.*mask_decoder\.output_hypernetworks_mlps\.0\.layers\.\d+"
-ADAPTER_POLICIES = ("paper", "everywhere", "decoder", "lora")
+ENCODER_TAIL_LINEARS = r".*image_encoder\.layers\.3\.blocks\.1\..*\.(qkv|proj|fc1|fc2)"  # encoder_tail's block
+ENCODER_TAIL_BASE = ("image_encoder.layers.3.blocks.1.", "image_encoder.neck.")
+ADAPTER_POLICIES = ("paper", "everywhere", "decoder", "tail", "lora")
 BASELINE_POLICIES = ("decoder_only", "full")  # no adapters: the comparison rows of the benchmark
 POLICIES = ADAPTER_POLICIES + BASELINE_POLICIES
 ADAPTER_NAME = "default"
@@ -56,6 +61,8 @@ def target_pattern(policy: str) -> str:
         return f"({ENCODER_QKV})|({DECODER_LINEARS})"
     if policy == "decoder":
         return DECODER_LINEARS
+    if policy == "tail":
+        return f"({ENCODER_TAIL_LINEARS})|({DECODER_LINEARS})"
     raise ValueError(f"unknown adapter policy '{policy}' (known: {', '.join(POLICIES)})")
 
 
@@ -100,7 +107,9 @@ def add_adapters(model: nn.Module, config: AdapterConfig, total_steps: int) -> A
 def _base_trainable(name: str, policy: str) -> bool:
     if policy == "paper":
         return name.startswith(("mask_decoder.", "prompt_encoder."))
-    # everywhere: prompt embeddings and decoder norms / tokens only; the decoder's weights stay frozen
+    if policy == "tail" and name.startswith(ENCODER_TAIL_BASE):
+        return name.startswith("image_encoder.neck.") or "norm" in name
+    # everywhere (and the decoder half of tail): prompt embeddings and decoder norms / tokens only; the decoder's weights stay frozen
     if name.startswith("prompt_encoder.") and "mask_downscaling" not in name:
         return True
     return name.startswith("mask_decoder.") and ("norm" in name or name.endswith(("iou_token.weight", "mask_tokens.weight")))

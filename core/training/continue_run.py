@@ -23,9 +23,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from ..evaluation.runner import Evaluation, HeldOutImage, compare, evaluate_images, manifest_images
+from ..evaluation.runner import Evaluation, HeldOutImage, evaluate_images, manifest_images
+from .comparison import comparison_record
 from ..models.artifact import update_card
 from ..models.int8 import export_int8_model_dir
 from ..models.loading import load_model_dir
@@ -34,12 +36,13 @@ from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trai
 from .budget import seconds_per_step
 from .card import library_versions, model_version, utc_now
 from .embedding_cache import CachedEmbeddingDataset, build_cache
+from .encoder_tail import TailDecoder, TailProfileUnsupported, check_splittable, head_encoder
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .parent import ParentModel, load_parent, trainable_float_model
 from .pipeline import augment_config_of
 from .progress import ProgressEvent
 from .prompt_decoder import PromptDecoder
-from .run_plan import SLACK, FastPlan, Measurements, plan_fast_run, training_epochs
+from .run_plan import ENCODER_EXPORT_S, EXPORT_S, SLACK, FastPlan, Measurements, plan_fast_run, training_epochs
 from .stage1 import adalora_hooks, effective_ranks
 from .stage2 import prepare_qat, remove_fake_quant
 
@@ -47,9 +50,11 @@ INT8_DIR = "model-int8"
 COMPARISON_FILE = "comparison.json"
 ESTIMATE_EVAL_IMAGES = 2
 CLINIC_SUFFIX = "-clinic"
-MIN_DICE_GAIN = 0.001  # a smaller mean gain is within INT8 re-export and selection noise: not "better"
 SELECTION_SHARE = 0.15  # of the training images, kept aside to choose the best epoch
 MIN_TRAIN_TO_SPLIT = 6
+NO_VAL_HELDOUT_SHARE = 0.3  # of train, held out to compare when the data has no val split
+SCORING_SHARE = 0.125  # of the budget, at most, for scoring one model on the held-out images
+MIN_SCORED = 10  # held-out images scored whatever the budget (all of them when there are fewer)
 
 
 @dataclass
@@ -67,6 +72,7 @@ class FastRun:
     heldout: list[HeldOutImage] | None = None
     selection: list | None = None  # examples that choose the best epoch (never the compared ones)
     selection_source: str = ""
+    heldout_source: str = "the val split"
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -80,33 +86,49 @@ def heldout_images(data_path, data, problems: list[str]) -> list[HeldOutImage]:
     from .manifest import read_manifest
 
     path = Path(data_path)
+    held_out = {example.id for example in data.val}
     if path.is_dir():
         from .store_source import heldout_from_store
 
-        return heldout_from_store(path, {example.id for example in data.val})
+        return heldout_from_store(path, held_out)
     if str(data_path).endswith(".npz"):  # a prepared cache holds model-size images only
         return [HeldOutImage(e.id, e.image, e.mask) for e in data.val]
-    val = set(e.id for e in data.val)
-    return list(manifest_images([s for s in read_manifest(path).split("val") if s.id in val], problems))
+    manifest = read_manifest(path)  # the held-out rows: the val split, or train rows set aside when there is none
+    rows = [s for split in ("val", "train") for s in manifest.split(split) if s.id in held_out]
+    return list(manifest_images(rows, problems))
+
+
+def scoring_order(images: list[HeldOutImage], seed: int) -> list[HeldOutImage]:
+    """Corrected images first (a reader drew them: they decide), then the others; each group shuffled
+    with the run's seed, so a budget-sized share is a fair sample, not the first files by name."""
+    rng = np.random.default_rng((seed, 4099))
+    groups = [[i for i in images if i.review != "accepted"], [i for i in images if i.review == "accepted"]]
+    return [group[k] for group in groups for k in rng.permutation(len(group))]
 
 
 def prepare(run: FastRun, data_path) -> None:
     from .pipeline import load_train_data
 
     run.loaded, run.parent = load_parent(run.config.from_model)
-    run.say(f"continuing from {run.parent.name} {run.parent.version} ({run.parent.precision})")
+    run.say(f"continuing from {run.parent.name} {run.parent.version} ({run.parent.precision}), "
+            f"{choose_profile(run.config, run.loaded.module)} profile")
     run.data = load_train_data(data_path, run.loaded.image_size, run.config)
     for problem in run.data.problems:
         run.say(f"warning: {problem}")
     if not run.data.train:
         raise ValueError(f"{data_path}: no usable training images (split 'train')")
-    if not run.data.val:
+    if not run.data.val:  # no val split: hold out a share of train (never trained on, only compared)
         if len(run.data.train) < 2:
             raise ValueError(f"{data_path}: needs at least 2 reviewed images (one is held out to compare models)")
-        run.data.val.append(run.data.train.pop())
+        count = max(1, round(len(run.data.train) * NO_VAL_HELDOUT_SHARE))
+        run.data.val, run.data.train = run.data.train[-count:], run.data.train[:-count]
+        run.heldout_source = f"{count} train images held out (the data has no val split)"
+        run.say(f"no val split: {count} of the training images held out to compare the models")
+    if Path(data_path).is_dir() and run.heldout_source == "the val split":
+        run.heldout_source = "the store's validation share"
     run.selection, run.selection_source = selection_split(run.data)
     problems: list[str] = []
-    run.heldout = heldout_images(data_path, run.data, problems)
+    run.heldout = scoring_order(heldout_images(data_path, run.data, problems), run.config.seed)
     for problem in problems:
         run.say(f"warning: {problem}")
     if not run.heldout:
@@ -144,10 +166,40 @@ def measure(run: FastRun, decoder: PromptDecoder, val_cache, baseline_seconds: f
     )
 
 
+def continued_profile(config) -> str:
+    """``tail`` or ``decoder``: which part of the parent trains (``pipeline.resolve_profile``)."""
+    from .pipeline import resolve_profile
+
+    return resolve_profile(config)
+
+
+def choose_profile(config, module) -> str:
+    """``auto`` continues with the tail profile where the backbone splits (LiteMedSAM), else the decoder
+    profile; an explicit ``--profile tail`` on another backbone is refused with a one-line message."""
+    try:
+        check_splittable(module)
+    except TailProfileUnsupported:
+        if config.profile == "tail":
+            raise
+        config.profile = "decoder"
+    return continued_profile(config)
+
+
 def decoder_adapter_config(config) -> AdapterConfig:
+    """The adapter policy of the profile: ``decoder`` (mask decoder) or ``tail`` (+ last encoder stage)."""
     adapters = copy.copy(config.stage1.adapters)
-    adapters.policy = "decoder"
+    adapters.policy = continued_profile(config)
     return adapters
+
+
+def trainable_part(config, segmenter) -> torch.nn.Module:
+    """The modules the run trains over its cache; they share the segmenter's weights."""
+    return TailDecoder(segmenter) if continued_profile(config) == "tail" else PromptDecoder(segmenter)
+
+
+def cache_encoder(config, loaded):
+    """What each augmented view is encoded with once: the parent's whole encoder, or its head (tail)."""
+    return head_encoder(loaded.module) if continued_profile(config) == "tail" else loaded.module.encode
 
 
 def qat_policy_of(parent: ParentModel) -> str:
@@ -155,13 +207,41 @@ def qat_policy_of(parent: ParentModel) -> str:
     return policy if policy in ("paper", "merged") else "merged"
 
 
-def timed_evaluation(run: FastRun, loaded, images: list[HeldOutImage], label: str) -> tuple[Evaluation, float]:
+def timed_evaluation(run: FastRun, loaded, images: list[HeldOutImage], label: str,
+                     within_s: float | None = None) -> tuple[Evaluation, float]:
+    """Score ``loaded``; with ``within_s``, on as many of ``images`` (in order) as fit in that time,
+    at least ``MIN_SCORED``: a budgeted run never spends its budget on scoring."""
     start = time.perf_counter()
-    evaluation = evaluate_images(loaded, images, "auto", run.config.device)
+
+    def fed():
+        for index, image in enumerate(images):
+            if within_s is not None and index >= MIN_SCORED and time.perf_counter() - start > within_s:
+                return
+            yield image
+
+    evaluation = evaluate_images(loaded, fed(), "auto", run.config.device)
     seconds = time.perf_counter() - start
     dice = evaluation.summaries()["dice"].mean
-    run.say(f"{label}: Dice {dice:.4f} on {len(images)} held-out image(s) ({seconds:.0f} s)")
+    scored = len(evaluation.per_image)
+    share = "" if scored == len(images) else f" of {len(images)} (the share the budget allows)"
+    run.say(f"{label}: Dice {dice:.4f} on {scored}{share} held-out image(s) ({seconds:.0f} s)")
     return evaluation, seconds
+
+
+def heldout_about(run: FastRun, data_path) -> dict:
+    """Which data a verdict is about: the source, the held-out part and how many images were scored."""
+    path = Path(data_path)
+    data = f"the annotation store {path.name}" if path.is_dir() else (
+        path.parent.name + "/" + path.name if path.suffix == ".csv" else path.name)
+    return {"data": data, "heldout": run.heldout_source, "scored": len(run.heldout)}
+
+
+def export_seconds(config) -> float:
+    return EXPORT_S + (ENCODER_EXPORT_S if continued_profile(config) == "tail" else 0.0)
+
+
+def scoring_seconds(config) -> float | None:
+    return None if not config.time_budget_s else config.time_budget_s * SCORING_SHARE
 
 
 def estimate(data_path, config, progress=None) -> FastPlan:
@@ -171,11 +251,15 @@ def estimate(data_path, config, progress=None) -> FastPlan:
     sample = run.heldout[:ESTIMATE_EVAL_IMAGES]
     _, seconds = timed_evaluation(run, run.loaded, sample, "timing check")
     model = trainable_float_model(run.loaded)
-    val_cache = build_cache(run.loaded.module.encode, run.selection[: config.batch_size], 1)
-    m = measure(run, PromptDecoder(model), val_cache, seconds, len(sample))
+    val_cache = build_cache(cache_encoder(config, run.loaded), run.selection[: config.batch_size], 1)
+    m = measure(run, trainable_part(config, model), val_cache, seconds, len(sample))
     m.setup_s = m.setup_s - seconds - val_cache.seconds  # the real run does these as planned phases
-    return plan_fast_run(m, len(run.data.train), len(run.selection), len(run.heldout), config.batch_size,
-                         config.time_budget_s, default_epochs=config.epochs, default_qat_epochs=config.qat_epochs)
+    scored = len(run.heldout)
+    if scoring_seconds(config):  # a budgeted run scores the share of the held-out images that fits
+        scored = min(scored, max(MIN_SCORED, int(scoring_seconds(config) // max(m.eval_s_per_image, 1e-6))))
+    return plan_fast_run(m, len(run.data.train), len(run.selection), scored, config.batch_size,
+                         config.time_budget_s, default_epochs=config.epochs, default_qat_epochs=config.qat_epochs,
+                         export_s=export_seconds(config))
 
 
 def continue_training(data_path, out_dir, config, progress=None, cancel=None) -> dict[str, Path]:
@@ -185,17 +269,23 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     (out_dir / COMPARISON_FILE).unlink(missing_ok=True)  # never report an older run's comparison
     torch.manual_seed(config.seed)
     prepare(run, data_path)
-    baseline, baseline_s = timed_evaluation(run, run.loaded, run.heldout, f"active model {run.parent.name}")
+    baseline, baseline_s = timed_evaluation(run, run.loaded, run.heldout, f"active model {run.parent.name}",
+                                            scoring_seconds(config))
+    scored = {row["id"] for row in baseline.per_image}
+    run.heldout = [image for image in run.heldout if image.id in scored]  # the new model is scored on the same
     segmenter = trainable_float_model(run.loaded)
-    decoder = PromptDecoder(segmenter)
-    encode = run.loaded.module.encode
+    decoder = trainable_part(config, segmenter)
+    encode = cache_encoder(config, run.loaded)
     val_cache = build_cache(encode, run.selection, 1)
     measured = measure(run, decoder, val_cache, baseline_s, len(run.heldout))
     measured.setup_s -= baseline_s + val_cache.seconds  # spent already, but counted as their own phases
     plan = plan_fast_run(measured, len(run.data.train),
                          len(run.selection), len(run.heldout), config.batch_size, config.time_budget_s,
-                         default_epochs=config.epochs, default_qat_epochs=config.qat_epochs)
+                         default_epochs=config.epochs, default_qat_epochs=config.qat_epochs,
+                         export_s=export_seconds(config))
     run.say(plan.describe())
+    if not plan.fits:
+        raise ValueError(plan.shortfall_message(len(run.data.train)))
     encode_until = time.perf_counter() + plan.phases_s["training embeddings"] * 1.05
     train_cache = build_cache(encode, run.data.train, plan.views, config.seed,
                               should_stop=lambda: time.perf_counter() > encode_until,
@@ -225,7 +315,7 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     add_onnx_form_after_training(model_dir, run.say, parent_dir if parent_dir.is_dir() else None)
     new, _ = timed_evaluation(run, load_model_dir(model_dir, runtime="torch"), run.heldout,
                                 "new model")  # the same runtime as the parent's score
-    comparison = comparison_record(run.parent, baseline, new)
+    comparison = comparison_record(run.parent, baseline, new, heldout_about(run, data_path))
     update_card(model_dir, {"clinic_comparison": comparison})
     (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2), encoding="utf-8")
     for checkpoint in ("stage1_checkpoint.pt", "stage2_checkpoint.pt"):
@@ -364,32 +454,3 @@ def continued_card(run: FastRun, planned: dict, replanned: dict, stage1: dict, s
         "metrics": {"val_dice_auto_model_resolution": stage2["val_dice_fake_quant_best"]},
         "versions": library_versions(),
     }
-
-
-def comparison_record(parent: ParentModel, baseline: Evaluation, new: Evaluation) -> dict:
-    """Both models on the same held-out images; ``better`` decides whether activation is offered."""
-    old_dice, new_dice = baseline.summaries()["dice"].as_dict(), new.summaries()["dice"].as_dict()
-    test = compare(new, baseline)
-    better = bool(new_dice["mean"] > old_dice["mean"] + MIN_DICE_GAIN)
-    return {
-        "prompt": "auto",
-        "resolution": "full",
-        "images": len(new.per_image),
-        "active_model": {**parent.to_json(), "dice_mean": old_dice["mean"], "dice_median": old_dice["median"]},
-        "new_model": {"dice_mean": new_dice["mean"], "dice_median": new_dice["median"]},
-        "dice_difference_mean": test["mean_difference"],
-        "wilcoxon_p": test["p_value"],
-        "better": better,
-        "decision": ("better than the active model: offered for activation" if better else
-                     "not better than the active model: the active model stays"),
-        "per_image": [{"id": a["id"], "active": a["dice"], "new": b["dice"]}
-                      for a, b in zip(baseline.per_image, new.per_image) if a["id"] == b["id"]],
-    }
-
-
-def describe_comparison(comparison: dict) -> str:
-    old, new = comparison["active_model"]["dice_mean"], comparison["new_model"]["dice_mean"]
-    return (f"held-out comparison ({comparison['images']} images, automatic mode, full resolution): "
-            f"active {comparison['active_model']['name']} Dice {old:.4f} -> new model Dice {new:.4f} "
-            f"(difference {new - old:+.4f}, paired Wilcoxon p = {comparison['wilcoxon_p']:.3g}); "
-            f"{comparison['decision']}")

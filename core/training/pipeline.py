@@ -55,7 +55,7 @@ class TrainConfig:
     qat_policy: str = "merged"
     time_budget_s: float | None = None  # the whole run fits in it (full profile: stage 1 only)
     from_model: str | None = None  # None/"active": the active model; a backbone name: its base weights
-    profile: str = "auto"  # "decoder" (continue a model, fast), "full" (from base weights), "auto"
+    profile: str = "auto"  # "tail" / "decoder" (continue a model), "full" (from base weights), "auto"
 
     def to_json(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=str))
@@ -116,11 +116,31 @@ def base_weights_for(config: TrainConfig) -> tuple[str | None, str]:
     return None, "random-init"
 
 
-PROFILES = ("auto", "decoder", "full")
+PROFILES = ("auto", "tail", "decoder", "full")
+CONTINUING_PROFILES = ("tail", "decoder")  # continue a trained model over cached encoder outputs
+# stage-1 (adapter, base-weight) learning rates of the continuing profiles, measured on clinic samples:
+# a few dozen images overfit at the full profile's rates (BENCHMARKS.md, "Clinic fine-tune")
+PROFILE_LEARNING_RATES = {"decoder": (5e-4, 5e-5), "tail": (1e-3, 1e-4)}
+# the tail profile's QAT step holds 3.9 GiB at batch 8 and 2.7 GiB at batch 4 (measured): a laptop has 4 GiB
+PROFILE_BATCH_SIZE = {"tail": 4}
+
+
+def apply_profile_defaults(config: "TrainConfig", batch_size_given: bool = False) -> None:
+    """Give a continuing run its profile's stage-1 rates and batch size (a Python caller of ``train``
+    gets them as the CLI and the viewer do)."""
+    try:
+        profile = resolve_profile(config)
+    except ValueError:
+        return  # train() reports the conflict
+    if profile in PROFILE_LEARNING_RATES:
+        config.stage1.lr_adapter, config.stage1.lr_base = PROFILE_LEARNING_RATES[profile]
+    if profile in PROFILE_BATCH_SIZE and not batch_size_given:
+        config.batch_size = PROFILE_BATCH_SIZE[profile]
 
 
 def resolve_profile(config: TrainConfig) -> str:
-    """``auto``: continue the given (or active) model with the decoder profile, unless the run asks
+    """``auto``: continue the given (or active) model with the tail profile (``continue_run`` falls back to
+    the decoder profile for a backbone the tail cannot split), unless the run asks
     for base weights (``--from <backbone>``, ``--checkpoint``, a SAM ViT backbone): then ``full``."""
     from ..models.registry import BACKBONES
 
@@ -128,14 +148,14 @@ def resolve_profile(config: TrainConfig) -> str:
     wants_base = from_base or bool(config.base_weights) or config.backbone != DEFAULT_BACKBONE
     if config.profile not in PROFILES:
         raise ValueError(f"unknown profile '{config.profile}' (use {', '.join(PROFILES)})")
-    if config.profile == "decoder" and wants_base:
-        raise ValueError("the decoder profile continues a trained model; drop --checkpoint/--backbone or give "
+    if config.profile in CONTINUING_PROFILES and wants_base:
+        raise ValueError(f"the {config.profile} profile continues a trained model; drop --checkpoint/--backbone or give "
                          "--from a model name or folder")
     if config.profile == "full" and config.from_model and not from_base:
         raise ValueError(f"the full profile trains from base weights, not from '{config.from_model}'; "
-                         "use --from lite_medsam, or --profile decoder to continue that model")
+                         "use --from lite_medsam, or --profile tail to continue that model")
     if config.profile == "auto":
-        return "full" if wants_base else "decoder"
+        return "full" if wants_base else "tail"
     return config.profile
 
 
@@ -145,9 +165,9 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
 
     Under torchrun (``core.training.distributed``) every process trains, rank 0 alone writes.
     """
-    if resolve_profile(config) == "decoder":
+    if resolve_profile(config) in CONTINUING_PROFILES:
         if distributed.world_size() > 1:
-            raise ValueError("the decoder profile is a short single-process run; under torchrun train the full "
+            raise ValueError(f"the {config.profile} profile is a short single-process run; under torchrun train the full "
                              "profile (--from lite_medsam, or --backbone with --checkpoint)")
         from .continue_run import continue_training
 

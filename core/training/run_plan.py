@@ -16,7 +16,9 @@ MAX_VIEWS = 8
 VIEW_SHARE = 0.35  # of the flexible time, at most, for encoding augmented views
 STAGE2_SHARE = 0.25  # of the training time, for QAT
 EXPORT_S = 8.0 + 8.0  # INT8 export + reloading it (~5 s), then its ONNX Runtime form (decoder graph, ~5-8 s)
+ENCODER_EXPORT_S = 40.0  # a changed encoder gets a new INT8 ONNX graph (tail profile; ~25 s on 2 cores)
 SLACK = 0.04  # kept free for what is not modelled (checkpoints, Python overhead)
+OVERRUN_TOLERANCE = 0.05  # a plan this much over the budget still starts; more is refused before training
 
 
 @dataclass
@@ -43,8 +45,20 @@ class FastPlan:
     def total_s(self) -> float:
         return sum(self.phases_s.values())
 
+    @property
+    def fits(self) -> bool:
+        """The smallest run (one view, one epoch per stage) is planned whatever the budget: does it fit?"""
+        return self.budget_s is None or self.total_s <= self.budget_s * (1 + OVERRUN_TOLERANCE)
+
+    def shortfall_message(self, images: int) -> str:
+        """What would fit, for a budget the smallest run exceeds (the run refuses before training)."""
+        needed = math.ceil(self.total_s / 60.0)
+        return (f"a {self.budget_s:.0f} s budget is too short for {images} training images on this computer: the "
+                f"smallest run (one view per image, one epoch per stage) needs about {self.total_s:.0f} s as "
+                f"measured; give a budget of {needed} min or more, or train on fewer images")
+
     def to_json(self) -> dict:
-        return {**asdict(self), "total_s": round(self.total_s, 1)}
+        return {**asdict(self), "total_s": round(self.total_s, 1), "fits": self.fits}
 
     def describe(self) -> str:
         minutes, seconds = divmod(int(round(self.total_s)), 60)
@@ -62,13 +76,13 @@ def epoch_seconds(step_s: float, train_views: int, selection_images: int, batch_
 
 def plan_fast_run(m: Measurements, train_images: int, selection_images: int, heldout_images: int, batch_size: int,
                   budget_s: float | None, default_views: int = 4, default_epochs: int = 40,
-                  default_qat_epochs: int = 10) -> FastPlan:
+                  default_qat_epochs: int = 10, export_s: float = EXPORT_S) -> FastPlan:
     """Views and epochs that fill ``budget_s`` (None: the defaults, with their estimate)."""
     fixed = {
         "preparation": m.setup_s,
         "baseline check": heldout_images * m.eval_s_per_image,
         "selection embeddings": selection_images * m.encode_s_per_image,
-        "export and final check": EXPORT_S + heldout_images * m.eval_s_per_image,
+        "export and final check": export_s + heldout_images * m.eval_s_per_image,
     }
     if budget_s is None:
         views, epochs1, epochs2 = default_views, default_epochs, default_qat_epochs

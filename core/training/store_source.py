@@ -29,7 +29,7 @@ def split_of(key: str) -> str:
 
 
 def reviewed_images(store_root: str | Path, problems: list[str]):
-    """(split, reference, gray, mask, spacing) per usable reviewed image; unusable ones go to ``problems``."""
+    """(split, reference, gray, mask, spacing, record) per usable reviewed image; unusable ones go to ``problems``."""
     with AnnotationStore(store_root) as store:
         for record in store.list_images():
             if record.status not in TRAINING_STATUSES:
@@ -52,14 +52,14 @@ def reviewed_images(store_root: str | Path, problems: list[str]):
             if gray.shape != mask.shape:
                 problems.append(f"image {reference} ({record.display_name}): mask size differs from the image; skipped")
                 continue
-            yield split_of(record.key), reference, gray, mask, study.pixel_spacing_mm
+            yield split_of(record.key), reference, gray, mask, study.pixel_spacing_mm, record
 
 
 def examples_from_store(store_root: str | Path, size: int) -> tuple[dict[str, list[Example]], list[str]]:
     """``{"train": [...], "val": [...]}`` and one line per reviewed image that could not be used."""
     splits: dict[str, list[Example]] = {"train": [], "val": []}
     problems: list[str] = []
-    for split, reference, gray, mask, _spacing in reviewed_images(store_root, problems):
+    for split, reference, gray, mask, _spacing, _record in reviewed_images(store_root, problems):
         splits[split].append(example_from_arrays(reference, gray, mask, size))
     if not splits["val"] and len(splits["train"]) > 1:  # tiny stores: keep at least one image for selection
         splits["val"].append(splits["train"].pop())
@@ -69,5 +69,6 @@ def examples_from_store(store_root: str | Path, size: int) -> tuple[dict[str, li
 def heldout_from_store(store_root: str | Path, val_ids: set[str]) -> list[HeldOutImage]:
     """The store's validation share at full resolution (``val_ids``: the references training held out)."""
     ignored: list[str] = []  # already reported when the examples were built
-    return [HeldOutImage(reference, gray, mask, spacing)
-            for _split, reference, gray, mask, spacing in reviewed_images(store_root, ignored) if reference in val_ids]
+    return [HeldOutImage(reference, gray, mask, spacing, name=record.display_name, review=record.status)
+            for _split, reference, gray, mask, spacing, record in reviewed_images(store_root, ignored)
+            if reference in val_ids]
