@@ -59,7 +59,7 @@ def test_seg_and_report_sent_back_are_stored_under_the_study(pacs_config, orthan
     assert seg.SeriesInstanceUID != pydicom.dcmread(path, stop_before_pixels=True).SeriesInstanceUID
     referenced = [i.ReferencedSOPInstanceUID for s in seg.ReferencedSeriesSequence for i in s.ReferencedInstanceSequence]
     assert referenced == [sop_uid]
-    assert seg.get_segment_numbers() == [1]
+    assert seg.get_segment_numbers() == [1, 2]  # right lung, left lung
     pixels = seg.get_pixels_by_source_instance([sop_uid], combine_segments=True)
     assert np.array_equal(np.asarray(pixels)[0] > 0, result.mask > 0)
 
@@ -67,10 +67,18 @@ def test_seg_and_report_sent_back_are_stored_under_the_study(pacs_config, orthan
     sr_file.write_bytes(orthanc.get_bytes(f"/instances/{stored['SR'][0]['ID']}/file"))
     sr = hd.sr.srread(sr_file)
     assert sr.StudyInstanceUID == study_uid
-    measurement = sr.content.get_planar_roi_measurement_groups()[0].get_measurements()[0]
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert len(groups) == len(seg.SegmentSequence)  # one area per segment (both lungs, or each lung)
     expected, unit = lung_area(result.mask, study.pixel_spacing_mm)
-    assert measurement.value == pytest.approx(expected, abs=1e-3)
-    assert measurement.unit.value == ("cm2" if unit == "cm²" else "{pixels}")
+    areas = {}
+    for group, item in zip(groups, seg.SegmentSequence):
+        [measurement] = group.get_measurements()
+        assert measurement.unit.value == ("cm2" if unit == "cm²" else "{pixels}")
+        segment_pixels = seg.get_pixels_by_source_instance([sop_uid], segment_numbers=[item.SegmentNumber])[0, ..., 0]
+        assert measurement.value == pytest.approx(lung_area(segment_pixels, study.pixel_spacing_mm)[0], abs=1e-3)
+        areas[str(item.SegmentLabel)] = measurement.value
+    whole = areas.get("Lung", sum(areas.values()))  # the union segment if the SEG has one, else the sides add up
+    assert whole == pytest.approx(expected, rel=1e-4)
 
 
 def test_pacs_down_then_restarted_empties_the_queue(pacs_config, orthanc, segmented, tmp_path):

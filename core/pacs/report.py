@@ -15,8 +15,6 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__
 from ..export.dicom_seg import MANUFACTURER, MODEL_NAME, _quiet_highdicom_logs, _read_source
 from ..export.measurements import UNIT_CM2, lung_area
@@ -30,51 +28,35 @@ PLAIN_CHEST_XRAY = ("399208008", "SCT", "Plain chest X-ray")
 def write_lung_area_report(
     source_dicom_path: str | Path,
     seg_path: str | Path,
-    mask: np.ndarray,
     spacing_mm: Sequence[float] | None,
     out_path: str | Path,
 ) -> Path:
-    """Write a Comprehensive SR with the lung area of ``mask``, referencing the image and segment 1 of the SEG.
+    """Write a Comprehensive SR with the area of each segment of the SEG (the lungs, or each lung),
+    each measurement referencing its segment and the image.
 
-    The area is in cm² when the pixel spacing is known, else in pixels (UCUM ``{pixels}``).
+    Areas are in cm² when the pixel spacing is known, else in pixels (UCUM ``{pixels}``); they are
+    measured on the SEG's own pixels, so the report always agrees with the object it points to.
     Raises ``ExportError`` for a source that is not a DICOM image, ``OSError`` when it cannot be written.
     """
     import highdicom as hd
-    import pydicom
     from pydicom.sr.codedict import codes
 
     _quiet_highdicom_logs()
     source = _read_source(Path(source_dicom_path))
-    seg = pydicom.dcmread(seg_path, stop_before_pixels=True)
-    value, unit = lung_area(mask, spacing_mm)
-    ucum = hd.sr.CodedConcept("cm2", "UCUM", "cm2") if unit == UNIT_CM2 else hd.sr.CodedConcept("{pixels}", "UCUM", "pixels")
     device = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=hd.UID(), name=MODEL_NAME, manufacturer_name=MANUFACTURER
         ),
     )
-    segment = hd.sr.ReferencedSegmentationFrame(
-        sop_class_uid=seg.SOPClassUID,
-        sop_instance_uid=seg.SOPInstanceUID,
-        frame_number=1,
-        segment_number=1,
-        source_image=hd.sr.SourceImageForSegmentation(
-            referenced_sop_class_uid=source.SOPClassUID, referenced_sop_instance_uid=source.SOPInstanceUID
-        ),
-    )
-    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier="Lungs"),
-        referenced_segment=segment,
-        finding_type=codes.SCT.Lung,
-        measurements=[hd.sr.Measurement(name=codes.SCT.Area, value=round(float(value), 3), unit=ucum)],
-    )
+    seg = hd.seg.segread(seg_path)
+    groups = [_segment_group(hd, seg, source, item, spacing_mm) for item in seg.SegmentSequence]
     with warnings.catch_warnings():  # highdicom quotes odd source values (identifiers) in warnings
         warnings.simplefilter("ignore")
         report = hd.sr.MeasurementReport(
             observation_context=hd.sr.ObservationContext(observer_device_context=device),
             procedure_reported=hd.sr.CodedConcept(*PLAIN_CHEST_XRAY),
-            imaging_measurements=[group],
+            imaging_measurements=groups,
         )
         sr = hd.sr.ComprehensiveSR(
             evidence=[source, seg],
@@ -92,3 +74,36 @@ def write_lung_area_report(
     target = Path(out_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_bytes(target, buffer.getvalue())
+
+
+def _segment_group(hd, seg, source, item, spacing_mm):
+    """One TID 1410 planar ROI group: the segment's area, its finding (Right lung, Left lung, Lung)."""
+    number = int(item.SegmentNumber)
+    pixels = seg.get_pixels_by_source_instance([source.SOPInstanceUID], segment_numbers=[number])[0, ..., 0]
+    value, unit = lung_area(pixels, spacing_mm)
+    ucum = hd.sr.CodedConcept("cm2", "UCUM", "cm2") if unit == UNIT_CM2 else hd.sr.CodedConcept("{pixels}", "UCUM", "pixels")
+    segment = hd.sr.ReferencedSegmentationFrame(
+        sop_class_uid=seg.SOPClassUID,
+        sop_instance_uid=seg.SOPInstanceUID,
+        frame_number=_frame_of(seg, number),
+        segment_number=number,
+        source_image=hd.sr.SourceImageForSegmentation(
+            referenced_sop_class_uid=source.SOPClassUID, referenced_sop_instance_uid=source.SOPInstanceUID
+        ),
+    )
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=hd.UID(), identifier=str(item.SegmentLabel)[:64]),
+        referenced_segment=segment,
+        finding_type=hd.sr.CodedConcept.from_dataset(item.SegmentedPropertyTypeCodeSequence[0]),
+        measurements=[hd.sr.Measurement(name=hd.sr.CodedConcept("42798000", "SCT", "Area"), value=round(float(value), 3),
+                                        unit=ucum)],
+    )
+
+
+def _frame_of(seg, number: int) -> int:
+    """The SEG frame (1-based) that holds segment ``number``."""
+    for index, frame in enumerate(seg.get("PerFrameFunctionalGroupsSequence", []), start=1):
+        identification = frame.get("SegmentIdentificationSequence")
+        if identification and int(identification[0].ReferencedSegmentNumber) == number:
+            return index
+    return number  # one frame per segment, in segment order (omit_empty_frames=False)

@@ -52,7 +52,7 @@ def queue_results(
     files = [seg_path]
     try:
         if with_report:
-            files.append(write_lung_area_report(source_dicom_path, seg_path, mask, spacing_mm, outbox.new_file("_sr.dcm")))
+            files.append(write_lung_area_report(source_dicom_path, seg_path, spacing_mm, outbox.new_file("_sr.dcm")))
         return outbox.add(str(source.StudyInstanceUID), study_label(source), files)
     except BaseException:
         for path in files:
