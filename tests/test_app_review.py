@@ -51,8 +51,9 @@ def test_an_edit_after_accept_marks_the_image_corrected(qtbot, make_window, drag
     # the CSV keeps the note and gives each side's area
     rows = list(csv.DictReader(window.exports.export_csv(tmp_path / "review.csv").open(encoding="utf-8-sig")))
     assert rows[0]["note"] == "basal opacity, left" and rows[0]["status"] == "corrected"
-    assert int(rows[0]["lung_area_right"]) > 0 and int(rows[0]["lung_area_left"]) > 0
-    assert int(rows[0]["lung_area_right"]) + int(rows[0]["lung_area_left"]) == int(rows[0]["lung_area"])
+    assert int(rows[0]["lung_area_right_px"]) > 0 and int(rows[0]["lung_area_left_px"]) > 0
+    assert int(rows[0]["lung_area_right_px"]) + int(rows[0]["lung_area_left_px"]) == int(rows[0]["lung_area_px"])
+    assert rows[0]["lung_area_cm2"] == "" and rows[0]["area_unit"] == "px"  # a JPEG has no pixel spacing
     assert rows[0]["sides"] == "assumed"  # a JPEG says nothing about orientation
 
 

@@ -25,6 +25,7 @@ from core.export import (
 )
 from core.export.measurements import area_from_pixel_count
 from core.store import AnnotationStore, StoreError
+from tests.shared_data import write_dicom
 from tests.test_store_helpers import (
     JPEG2000,
     JPEG_BASELINE,
@@ -53,6 +54,35 @@ def read_seg(path):
     return seg, pydicom.dcmread(path)
 
 
+@pytest.mark.parametrize("orientation, image_left_is", [(["L", "F"], "Right lung"), (["R", "F"], "Left lung"),
+                                                       (None, "Right lung (side assumed)")])
+def test_dicom_seg_has_a_right_and_a_left_lung_segment_and_the_union_on_request(tmp_path, orientation, image_left_is):
+    """Read back with highdicom: segment 1 is the patient's right lung wherever the file puts it."""
+    extra = {"PatientOrientation": orientation} if orientation else {}
+    gray = np.full((256, 300), 90, np.uint8)
+    source_path = write_dicom(tmp_path / "chest.dcm", gray, **extra)
+    mask = lung_shaped(gray.shape)  # image-left ellipse and image-right ellipse
+    image_left = np.zeros(gray.shape, bool)
+    image_left[:, : gray.shape[1] // 2] = True
+    source = pydicom.dcmread(source_path, stop_before_pixels=True)
+    seg, _ = read_seg(export_dicom_seg(source_path, mask, tmp_path / "two.dcm", MODEL, "alice"))
+    labels = {n: seg.get_segment_description(n).segment_label for n in seg.get_segment_numbers()}
+    assert len(labels) == 2 and image_left_is in labels.values()
+    pixels = seg.get_pixels_by_source_instance([source.SOPInstanceUID], combine_segments=False)[0]
+    left_segment = next(i for i, n in enumerate(sorted(labels)) if labels[n] == image_left_is)
+    assert np.array_equal(pixels[..., left_segment] > 0, (mask > 0) & image_left)
+    assert np.array_equal(pixels[..., 1 - left_segment] > 0, (mask > 0) & ~image_left)
+    merged = seg.get_pixels_by_source_instance([source.SOPInstanceUID], combine_segments=True)[0]
+    assert np.array_equal(merged > 0, mask > 0)  # the sides do not overlap: merging gives the mask back
+
+    seg3, _ = read_seg(export_dicom_seg(source_path, mask, tmp_path / "three.dcm", MODEL, "alice", with_union=True))
+    assert seg3.get_segment_numbers() == [1, 2, 3]
+    union = seg3.get_segment_description(3)
+    assert union.segment_label == "Lung" and union.segmented_property_type.value == "39607008"
+    both = seg3.get_pixels_by_source_instance([source.SOPInstanceUID], combine_segments=False, segment_numbers=[3])[0]
+    assert np.array_equal(both[..., 0] > 0, mask > 0)
+
+
 @pytest.mark.parametrize("name", [JPEG2000, JPEG_BASELINE, UNCOMPRESSED])
 def test_dicom_seg_round_trip(tmp_path, name):
     source_path = dicom_path(name)
@@ -69,11 +99,13 @@ def test_dicom_seg_round_trip(tmp_path, name):
     assert seg.Manufacturer == "AdaQAT" and seg.SeriesDescription == "AI lung segmentation"
     assert str(seg.ContentCreatorName) == "alice^"
 
+    assert seg.get_segment_numbers() == [1, 2]  # the patient's right lung, then the left
     description = seg.get_segment_description(1)
-    assert description.segment_label == "Lung"
+    assert description.segment_label.startswith("Right lung")
     assert description.segmented_property_category.value == "91723000"
     assert description.segmented_property_category.scheme_designator == "SCT"
-    assert description.segmented_property_type.value == "39607008"
+    assert description.segmented_property_type.value == "3341006"
+    assert seg.get_segment_description(2).segmented_property_type.value == "44029006"
     assert description.algorithm_type.value == "AUTOMATIC"
     algorithm = raw.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
     assert algorithm.AlgorithmName == "lung-lite" and algorithm.AlgorithmVersion == "1.2"
@@ -164,11 +196,14 @@ def test_review_csv_has_no_identifiers(tmp_path, phi_dicom, caplog, capsys):
     assert first["display_name"] == "chest.dcm" and first["image_key"] == record.key
     assert (first["status"], first["reader"]) == ("corrected", "alice")
     assert first["updated_at"].endswith("+00:00")
-    assert first["lung_area"] == f"{20000 * 0.168 * 0.168 / 100:.2f}" and first["area_unit"] == "cm²"
+    assert first["lung_area_cm2"] == f"{20000 * 0.168 * 0.168 / 100:.2f}" and first["area_unit"] == "cm²"
+    assert first["lung_area_px"] == "20000"  # one unit per column: the pixels are there too
+    right, left = (float(first[f"lung_area_{s}_cm2"]) for s in ("right", "left"))
+    assert right + left == pytest.approx(float(first["lung_area_cm2"]), abs=0.02)
     assert float(first["lung_fraction"]) == pytest.approx(20000 / 1024**2, abs=1e-4)
     assert first["model"] == "lung-lite 1.3 INT8"  # the edit started from the INT8 model's mask
     assert second["display_name"] == "plain.png" and second["status"] == "unreviewed"
-    assert second["lung_area"] == second["area_unit"] == second["model"] == ""
+    assert second["lung_area_cm2"] == second["lung_area_px"] == second["area_unit"] == second["model"] == ""
 
 
 def test_review_csv_areas_in_pixels_without_spacing(tmp_path):
@@ -176,7 +211,8 @@ def test_review_csv_areas_in_pixels_without_spacing(tmp_path):
         key = store.register_image(study_from_png(tmp_path / "=cmd.png", (50, 40))).key
         store.save_mask(key, box_mask((50, 40), 0, 0, 10, 20), source="prompt", reader="r", model=MODEL)
         rows = list(csv.DictReader(export_review_csv(store, tmp_path / "r.csv").read_text("utf-8-sig").splitlines()))
-    assert rows[0]["lung_area"] == "200" and rows[0]["area_unit"] == "px"
+    assert rows[0]["lung_area_px"] == "200" and rows[0]["area_unit"] == "px"
+    assert rows[0]["lung_area_cm2"] == rows[0]["lung_area_right_cm2"] == rows[0]["lung_area_left_cm2"] == ""
     assert rows[0]["lung_fraction"] == "0.1000" and rows[0]["model"] == "lung-lite 1.2"
     assert rows[0]["display_name"] == "'=cmd.png"  # no formula injection into spreadsheets
 
@@ -218,8 +254,6 @@ def test_mask_png_export_round_trip_and_disk_full(tmp_path, monkeypatch):
 def test_dicom_seg_for_dx_with_frame_of_reference_and_missing_type2(tmp_path):
     """A DX with a Frame of Reference but no patient position, and no birth date/sex/study date."""
     from pydicom.uid import generate_uid
-
-    from tests.shared_data import write_dicom
 
     source_path = write_dicom(
         tmp_path / "dx.dcm",

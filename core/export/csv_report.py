@@ -1,7 +1,10 @@
 """The review report: one CSV row per image with its status, reader, note and lung measurements.
 
 Lung area is given for both lungs and per patient side (``core.review.lung_sides``); ``sides`` says
-whether the side came from the file's Patient Orientation or was assumed.
+whether the side came from the file's Patient Orientation or was assumed. Each area column holds one
+unit, so a spreadsheet can sum or plot a column without mixing cm² and pixels: the ``*_cm2`` columns
+are filled when the pixel spacing is known (empty otherwise), the ``*_px`` columns always, and
+``area_unit`` says which one is the measurement to report for that image ("cm²", else "px").
 
 No patient identifiers: images are named by display name (the file name) and image key only.
 Written as UTF-8 with a byte-order mark (so spreadsheet programs show "cm²" correctly), atomically.
@@ -29,14 +32,18 @@ COLUMNS = (
     "reader",
     "note",
     "updated_at",
-    "lung_area",
-    "lung_area_right",
-    "lung_area_left",
+    "lung_area_cm2",
+    "lung_area_right_cm2",
+    "lung_area_left_cm2",
+    "lung_area_px",
+    "lung_area_right_px",
+    "lung_area_left_px",
     "area_unit",
     "sides",
     "lung_fraction",
     "model",
 )
+AREA_COLUMNS = tuple(column for column in COLUMNS if column.startswith("lung_area"))
 
 
 def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
@@ -45,11 +52,13 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
     rows = []
     for image in store.list_images():
         revision = store.latest_revision(image.key) if image.has_mask else None
-        area = right = left = unit = sides = fraction = model = ""
+        areas = dict.fromkeys(AREA_COLUMNS, "")
+        unit = sides = fraction = model = ""
         if revision is not None:
-            value, unit = area_from_pixel_count(revision.lung_pixels, image.spacing)
-            area = _area_text(value, unit)
-            right, left, sides = _side_areas(store, revision, image)
+            unit = area_from_pixel_count(revision.lung_pixels, image.spacing)[1]
+            right, left, sides = _side_pixels(store, revision, image)
+            for side, count in (("", revision.lung_pixels), ("_right", right), ("_left", left)):
+                areas.update(_areas(side, count, image.spacing))
             total = revision.width * revision.height
             fraction = f"{revision.lung_pixels / total:.4f}" if total else ""
             model = revision.model_label or revision.first_model_label
@@ -61,9 +70,7 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
                 "reader": image.reader,
                 "note": image.note,
                 "updated_at": image.updated_at,
-                "lung_area": area,
-                "lung_area_right": right,
-                "lung_area_left": left,
+                **areas,
                 "area_unit": unit,
                 "sides": sides,
                 "lung_fraction": fraction,
@@ -73,12 +80,19 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
     return rows
 
 
-def _area_text(value: float, unit: str) -> str:
-    return f"{value:.2f}" if unit == UNIT_CM2 else str(int(value))
+def _areas(side: str, count: int | None, spacing) -> dict[str, str]:
+    """``lung_area{side}_px`` and, with a known spacing, ``lung_area{side}_cm2``; empty when not measured."""
+    if count is None:
+        return {}
+    value, unit = area_from_pixel_count(count, spacing)
+    out = {f"lung_area{side}_px": str(int(count))}
+    if unit == UNIT_CM2:
+        out[f"lung_area{side}_cm2"] = f"{value:.2f}"
+    return out
 
 
-def _side_areas(store: AnnotationStore, revision, image) -> tuple[str, str, str]:
-    """(right, left, how the sides were known); empty when the mask file cannot be read."""
+def _side_pixels(store: AnnotationStore, revision, image) -> tuple[int | None, int | None, str]:
+    """(right, left pixel counts, how the sides were known); None when the mask file cannot be read."""
     from ..io.orientation import read_patient_orientation
     from ..review.lung_sides import pixels_per_side, side_layout
     from ..store.errors import StoreError
@@ -86,12 +100,10 @@ def _side_areas(store: AnnotationStore, revision, image) -> tuple[str, str, str]
     try:
         mask = store.load_revision_mask(revision)
     except (StoreError, OSError, ValueError):
-        return "", "", ""
+        return None, None, ""
     layout = side_layout(read_patient_orientation(image.path))
     sides = pixels_per_side(mask, layout)
-    right = _area_text(*area_from_pixel_count(sides.right, image.spacing))
-    left = _area_text(*area_from_pixel_count(sides.left, image.spacing))
-    return right, left, "file" if layout.from_file else "assumed"
+    return sides.right, sides.left, "file" if layout.from_file else "assumed"
 
 
 def export_review_csv(store: AnnotationStore, path: str | Path) -> Path:

@@ -9,6 +9,12 @@ Measures functional group without Slice Thickness, which its own reader then ref
 requires that group (and Slice Thickness) only when the SEG has a Frame of Reference, so for such
 sources the SEG is written without Frame of Reference and without that group; it references the
 source image (Derivation Image / Referenced Series), whose geometry it shares pixel for pixel.
+
+Segments: 1 = right lung, 2 = left lung (the patient's sides, from the source's Patient Orientation,
+``core.review.lung_sides``; when the file does not say, the usual PA/AP display is assumed and the
+labels say "side assumed"). They do not overlap, so a reader that merges segments gets the whole
+mask back. ``with_union=True`` adds segment 3, both lungs as one region, for a PACS that shows only
+one segment; it overlaps the other two.
 """
 
 from __future__ import annotations
@@ -32,7 +38,10 @@ if TYPE_CHECKING:
 MANUFACTURER = "AdaQAT"
 MODEL_NAME = "AdaQAT Viewer"
 SERIES_DESCRIPTION = "AI lung segmentation"
-SEGMENT_LABEL = "Lung"
+SEGMENT_LABEL = "Lung"  # the union segment (with_union=True)
+SIDE_LABELS = {"R": "Right lung", "L": "Left lung"}
+SIDE_CODES = {"R": ("3341006", "Right lung"), "L": ("44029006", "Left lung")}  # SNOMED CT structures
+ASSUMED_SUFFIX = " (side assumed)"
 SERIES_NUMBER = 901
 ALGORITHM_SOURCE = "AdaQAT"
 SEG_SUFFIX = "_seg.dcm"
@@ -57,6 +66,7 @@ def export_dicom_seg(
     reader: str,
     *,
     mask_source: str = "model",
+    with_union: bool = False,
 ) -> Path:
     """Write a binary DICOM SEG of ``mask`` (anything > 0 is lung) for the image at ``source_dicom_path``.
 
@@ -90,14 +100,19 @@ def export_dicom_seg(
             source=ALGORITHM_SOURCE,
             parameters=parameters,
         )
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label=SEGMENT_LABEL,
-        segmented_property_category=codes.SCT.AnatomicalStructure,
-        segmented_property_type=codes.SCT.Lung,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues(algorithm_type),
-        algorithm_identification=identification,
-    )
+    layers, descriptions = _segments(source, binary, with_union)
+
+    def describe(number: int, label: str, concept) -> object:
+        return hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=label,
+            segmented_property_category=codes.SCT.AnatomicalStructure,
+            segmented_property_type=concept,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues(algorithm_type),
+            algorithm_identification=identification,
+        )
+
+    segment_descriptions = [describe(i + 1, label, concept) for i, (label, concept) in enumerate(descriptions)]
     try:
         # highdicom warns about odd source values (e.g. a one-component PatientName) and quotes them:
         # those warnings would put identifiers into logs, so they are silenced here.
@@ -105,9 +120,9 @@ def export_dicom_seg(
             warnings.simplefilter("ignore")
             seg = hd.seg.Segmentation(
                 source_images=[source],
-                pixel_array=binary,
+                pixel_array=layers,
                 segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-                segment_descriptions=[description],
+                segment_descriptions=segment_descriptions,
                 series_instance_uid=hd.UID(),
                 series_number=SERIES_NUMBER,
                 sop_instance_uid=hd.UID(),
@@ -141,6 +156,26 @@ def export_dicom_seg(
         return atomic_write_bytes(target, buffer.getvalue())
     except OSError as error:
         raise write_failure(target, error) from None
+
+
+def _segments(source, binary: np.ndarray, with_union: bool) -> tuple[np.ndarray, list[tuple[str, object]]]:
+    """(1 x rows x columns x segments bool array, [(label, coded property type)]): right, left[, both]."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from ..review.lung_sides import masks_per_side, side_layout
+
+    orientation = source.get("PatientOrientation") or ()
+    layout = side_layout([str(v) for v in orientation] if not isinstance(orientation, str) else [orientation])
+    right, left = masks_per_side(binary, layout)
+    suffix = "" if layout.from_file else ASSUMED_SUFFIX
+    layers = [right, left]
+    descriptions = [(SIDE_LABELS[side] + suffix, hd.sr.CodedConcept(SIDE_CODES[side][0], "SCT", SIDE_CODES[side][1]))
+                    for side in ("R", "L")]
+    if with_union:
+        layers.append(binary)
+        descriptions.append((SEGMENT_LABEL, codes.SCT.Lung))
+    return np.stack(layers, axis=-1)[np.newaxis], descriptions
 
 
 def _read_source(path: Path):

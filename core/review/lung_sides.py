@@ -45,15 +45,17 @@ class SidePixels:
 
 def pixels_per_side(mask: np.ndarray, layout: SideLayout) -> SidePixels:
     """Lung pixels of each patient side; a region straddling the midline goes by its centre."""
+    right, left = masks_per_side(mask, layout)
+    return SidePixels(right=int(np.count_nonzero(right)), left=int(np.count_nonzero(left)))
+
+
+def masks_per_side(mask: np.ndarray, layout: SideLayout) -> tuple[np.ndarray, np.ndarray]:
+    """(right lung, left lung) as bool masks: each connected region goes to the image half of its centre."""
     binary = (np.asarray(mask) > 0).astype(np.uint8)
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    count, labels, _stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)
     middle = binary.shape[1] / 2.0
-    image_left = image_right = 0
-    for index in range(1, count):
-        area = int(stats[index, cv2.CC_STAT_AREA])
-        if centroids[index][0] < middle:
-            image_left += area
-        else:
-            image_right += area
+    in_left_half = np.array([False] + [centroids[i][0] < middle for i in range(1, count)])
+    image_left = in_left_half[labels] & (labels > 0)
+    image_right = ~in_left_half[labels] & (labels > 0)
     by_side = {layout.image_left: image_left, layout.image_right: image_right}
-    return SidePixels(right=by_side["R"], left=by_side["L"])
+    return by_side["R"], by_side["L"]
