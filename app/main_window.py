@@ -19,9 +19,10 @@ from core.export.measurements import UNIT_CM2, area_from_pixel_count, lung_area,
 from core.review.lung_sides import pixels_per_side, side_layout
 from core.review.status import status_after_edit
 from core.segment.resegment import unreviewed_keys
-from core.store import AnnotationStore, StoreError, image_ref
+from core.store import AnnotationStore, StoreConflict, StoreError, image_ref
 
 from .dialogs import help_dialogs
+from .dialogs.conflict_dialog import KEEP_BOTH, RELOAD, ask_conflict
 from .actions import ToolbarWidgets, WindowActions, build_menus, build_toolbar
 from .canvas.canvas import ImageCanvas
 from .editing.document import ImageDocument
@@ -228,6 +229,8 @@ class MainWindow(QMainWindow):
         self.document.mask_changed.connect(self._on_mask_changed)
         self.document.edited.connect(self._on_edited)
         self.document.save_failed.connect(lambda message: self.status.message(f"Not saved: {message}"))
+        self.document.conflict.connect(self._on_conflict)
+        self.ask_conflict = ask_conflict  # (parent, message, can_keep_both) -> choice; tests answer it
         self.document.undo_stack.cleanChanged.connect(lambda _c: self._update_enabled())
         self.document.undo_stack.indexChanged.connect(lambda _i: self._update_enabled())
 
@@ -416,8 +419,31 @@ class MainWindow(QMainWindow):
             self.mask_shown.emit(doc.key)
 
     def save_now(self) -> None:
-        if self.document.save_now():
+        if not self.document.save_now():
+            return
+        key, human = self.document.key, self.document.origin.source in ("edit", "prompt")
+        record = self.store.get_image(key) if key is not None and human else None
+        if record is not None and status_after_edit(record.status):
+            self.status.message(f"Mask saved, but it is still marked {record.status}: mark it corrected")
+        else:
             self.status.message("All changes are saved")
+
+    def _on_conflict(self, message: str, can_keep_both: bool = True) -> None:
+        """Another reader saved or reviewed this image since it was opened: never overwrite silently."""
+        key = self.document.key
+        choice = self.ask_conflict(self, message, can_keep_both)
+        if choice == RELOAD and key is not None:
+            self.document.reload_from_store()
+            record = self.store.get_image(key)
+            if record is not None:
+                self.worklist.set_status(key, record.status)
+                self.review.show_status(record.status, record.note, record.reader)
+            self.status.message("Reloaded: showing the other reader's version")
+        elif choice == KEEP_BOTH and key is not None and self.document.keep_both():
+            self._on_edited(key)
+            self.status.message("Both kept in the history: yours is now the current mask; review it")
+        else:
+            self.status.message(f"Not saved: {message}")
 
     # -- review and navigation --------------------------------------------------------------------
     def set_review(self, status: str, note: str | None = None) -> bool:
@@ -426,10 +452,14 @@ class MainWindow(QMainWindow):
             return False
         note = self.review.note.text().strip() if note is None else note
         try:
-            self.store.set_review(key, status, note, self.document.reader)
+            self.store.set_review(key, status, note, self.document.reader, base_version=self.document.base_version)
+        except StoreConflict as error:
+            self._on_conflict(str(error), can_keep_both=False)
+            return False
         except StoreError as error:
             self.status.message(f"Review not saved: {error}")
             return False
+        self.document.base_version = self.store.own_version(key)
         self.worklist.set_status(key, status)
         self.review.show_status(status, note, self.document.reader)
         self.status.message(f"Marked {status}")

@@ -16,7 +16,7 @@ from PySide6.QtGui import QUndoStack
 
 from core.io.study import Study, WindowPreset
 from core.models.artifact import ModelInfo
-from core.store import AnnotationStore, MaskRevision, StoreError
+from core.store import AnnotationStore, MaskRevision, StoreConflict, StoreError
 
 from .undo_commands import MaskEditCommand
 
@@ -37,6 +37,7 @@ class ImageDocument(QObject):
     edited = Signal(str)  # image key: a person changed its mask (edit, prompt, undo, redo)
     save_failed = Signal(str)
     saved = Signal()
+    conflict = Signal(str)  # another reader changed the image since it was loaded; the message says who
 
     def __init__(self, store: AnnotationStore | None, reader: str, parent=None) -> None:
         super().__init__(parent)
@@ -52,6 +53,7 @@ class ImageDocument(QObject):
         self.mask: np.ndarray | None = None
         self.origin = MaskOrigin("", None)
         self.dirty = False
+        self.base_version: int | None = None  # the store's version of the image this reader works on
 
     # -- image ----------------------------------------------------------------------------------
     def load(self, key: str, study: Study, gray: np.ndarray, presets: list[WindowPreset]) -> None:
@@ -61,11 +63,13 @@ class ImageDocument(QObject):
         self.mask = None
         self.origin = MaskOrigin("", None)
         self.dirty = False
+        self.base_version = self.store.image_version(key) if self.store is not None else None
 
     def load_stored_mask(self) -> bool:
         """Show the store's latest revision; False when the image has no mask yet."""
         if self.store is None or self.key is None:
             return False
+        self.base_version = self.store.image_version(self.key)  # read first: a later write can only conflict
         revision = self.store.latest_revision(self.key)
         if revision is None:
             return False
@@ -105,6 +109,8 @@ class ImageDocument(QObject):
         if self.store is not None and self.key is not None:
             try:
                 saved = self.store.save_model_mask_if_unreviewed(self.key, mask, model, self.reader)
+                if saved:
+                    self.base_version = self.store.own_version(self.key)
             except StoreError as error:
                 self.save_failed.emit(str(error))
                 self.dirty = True
@@ -135,6 +141,24 @@ class ImageDocument(QObject):
         """Retry a failed save (Ctrl+S); True when everything shown is in the store."""
         if not self.dirty or self.mask is None:
             return True
+        if not self._save(self.mask, self.origin.source or "edit"):
+            return False
+        if self.key is not None and self.origin.source in ("edit", "prompt"):
+            self.edited.emit(self.key)  # the review change that failed with the save (full disk) is made now
+        return True
+
+    def reload_from_store(self) -> bool:
+        """After a conflict: drop this reader's unsaved change and show what is in the store now."""
+        self.undo_stack.clear()
+        self.dirty = False
+        return self.load_stored_mask()
+
+    def keep_both(self) -> bool:
+        """After a conflict: save this reader's mask as a new revision on top of the other reader's
+        (both stay in the history); the caller asks the reader which one to review."""
+        if self.mask is None or self.store is None or self.key is None:
+            return False
+        self.base_version = None
         return self._save(self.mask, self.origin.source or "edit")
 
     def _current(self) -> np.ndarray:
@@ -147,9 +171,8 @@ class ImageDocument(QObject):
         elif STORE_SOURCE.get(source, "edit") == "edit":
             self.origin = MaskOrigin("edit", self.origin.model)
         self.mask_changed.emit()
-        self._save(mask, self.origin.source)
-        if self.key is not None:
-            self.edited.emit(self.key)
+        if self._save(mask, self.origin.source) and self.key is not None:
+            self.edited.emit(self.key)  # unsaved (full disk, conflict): the review follows when the save does
 
     def _save(self, mask: np.ndarray, source: str) -> bool:
         if self.store is None or self.key is None:
@@ -159,11 +182,17 @@ class ImageDocument(QObject):
         try:
             if source in ("model", "prompt") and model is None:
                 source = "edit"
-            self.store.save_mask(self.key, mask, source=source, reader=self.reader, model=model)
+            self.store.save_mask(self.key, mask, source=source, reader=self.reader, model=model,
+                                 base_version=self.base_version)
+        except StoreConflict as error:
+            self.dirty = True
+            self.conflict.emit(str(error))
+            return False
         except StoreError as error:
             self.dirty = True
             self.save_failed.emit(str(error))
             return False
+        self.base_version = self.store.own_version(self.key)
         self.dirty = False
         self.saved.emit()
         return True

@@ -15,4 +15,4 @@ from .annotation_store import (
     model_label,
 )
 from .annotation_store import __all__  # one list of the public names, kept where they are defined
-from .errors import StoreError
+from .errors import StoreConflict, StoreError

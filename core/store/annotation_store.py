@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .atomic import atomic_write_bytes, fsync_dir, remove_stale_temp_files
-from .errors import StoreError, one_line
+from .errors import StoreConflict, StoreError, one_line
 from .image_key import content_key, db_path, legacy_file_key, path_from_db, shown_name, sop_uid
 from .masks import as_binary_mask, decode_mask_png, encode_mask_png
 from .opening import create_database, read_only_reason, refuse_lost_database
@@ -57,6 +57,9 @@ if TYPE_CHECKING:  # no runtime import: keeps torch out of processes that only t
     from core.models.artifact import ModelInfo
 
 log = logging.getLogger(__name__)
+# An image's version is its last mask or review event: what a reader's change must be built on.
+_VERSION_EVENTS = ("mask", "review")
+_VERSION_SQL = "SELECT MAX(id) FROM events WHERE image_key = ? AND kind IN ('mask', 'review')"
 
 DB_FILE = "annotations.sqlite"
 MASK_DIR = "masks"
@@ -68,6 +71,7 @@ __all__ = [
     "AuditEvent",
     "ImageRecord",
     "MaskRevision",
+    "StoreConflict",
     "StoreError",
     "default_reader_name",
     "image_key_for",
@@ -240,6 +244,7 @@ class AnnotationStore:
         self.mask_dir = self.root / MASK_DIR
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._own_versions: dict[str, int] = {}
         try:
             created = not self.mask_dir.is_dir()
             self.mask_dir.mkdir(parents=True, exist_ok=True)
@@ -467,15 +472,20 @@ class AnnotationStore:
         source: str,
         reader: str | None = None,
         model: ModelInfo | None = None,
+        base_version: int | None = None,
     ) -> int:
         """Save a new mask revision; returns its id.
+
+        ``base_version`` (``image_version`` when the reader loaded the image) makes the save
+        conditional: StoreConflict, and nothing written, if another reader saved or reviewed since.
 
         ``source`` is "model" (automatic run), "prompt" (the model prompted by the reader) or "edit"
         (the reader's brush/eraser). ``model`` is required for model/prompt; for an edit it may name
         the model the edited mask came from, which is recorded as the first model if none is yet.
         ``reader`` defaults to ``default_reader_name()``.
         """
-        revision = self._save(key, mask, source=source, reader=reader, model=model, only_if_automatic_allowed=False)
+        revision = self._save(key, mask, source=source, reader=reader, model=model, only_if_automatic_allowed=False,
+                              base_version=base_version)
         assert revision is not None
         return revision
 
@@ -499,6 +509,7 @@ class AnnotationStore:
         reader: str | None,
         model: ModelInfo | None,
         only_if_automatic_allowed: bool,
+        base_version: int | None = None,
     ) -> int | None:
         if source not in MASK_SOURCES:
             raise StoreError(f"unknown mask source {source!r}; use one of {', '.join(MASK_SOURCES)}")
@@ -521,6 +532,7 @@ class AnnotationStore:
                 png = encode_mask_png(binary)
                 digest = hashlib.sha256(png).hexdigest()
                 with _write_transaction(conn):
+                    self._check_version(conn, key, base_version, name)
                     if only_if_automatic_allowed and not self._automatic_allowed(conn, key):
                         self._event(conn, "skip_model_mask", key, None, reader, "reviewed or edited")
                         log.info("kept the reviewed/edited mask of image %s; automatic mask not saved", image_ref(key))
@@ -681,8 +693,12 @@ class AnnotationStore:
 
     # -- reviews -------------------------------------------------------------------------------------
 
-    def set_review(self, key: str, status: str, note: str = "", reader: str | None = None) -> None:
-        """Record the reader's verdict: unreviewed, accepted, corrected or rejected."""
+    def set_review(self, key: str, status: str, note: str = "", reader: str | None = None,
+                   base_version: int | None = None) -> None:
+        """Record the reader's verdict: unreviewed, accepted, corrected or rejected.
+
+        ``base_version``: as for ``save_mask``; a verdict on a mask the reader never saw is a conflict.
+        """
         if status not in REVIEW_STATUSES:
             raise StoreError(f"unknown review status {status!r}; use one of {', '.join(REVIEW_STATUSES)}")
         reader = (reader or "").strip() or default_reader_name()
@@ -690,7 +706,8 @@ class AnnotationStore:
             conn = self._db()
             try:
                 with _write_transaction(conn):
-                    self._image_row(conn, key)
+                    image = self._image_row(conn, key)
+                    self._check_version(conn, key, base_version, image["display_name"])
                     conn.execute(
                         "INSERT INTO reviews (image_key, status, note, reader, updated_at) VALUES (?, ?, ?, ?, ?) "
                         "ON CONFLICT(image_key) DO UPDATE SET status = excluded.status, note = excluded.note, "
@@ -755,10 +772,37 @@ class AnnotationStore:
     def _event(
         self, conn: sqlite3.Connection, kind: str, key: str | None, revision_id: int | None, reader: str, detail: str
     ) -> None:
-        conn.execute(
+        cursor = conn.execute(
             "INSERT INTO events (at, kind, image_key, revision_id, reader, detail) VALUES (?, ?, ?, ?, ?, ?)",
             (_utc_now(), kind, key, revision_id, reader, detail),
         )
+        if key is not None and kind in _VERSION_EVENTS:
+            self._own_versions[key] = int(cursor.lastrowid)
+
+    # -- optimistic concurrency (two readers on one store) ---------------------------------------
+
+    def image_version(self, key: str) -> int:
+        """The image's version: the id of its last mask or review event (0 for none). A reader keeps
+        the version it loaded and passes it as ``base_version`` when it saves or reviews."""
+        with self._lock:
+            row = self._read_one(_VERSION_SQL, (key,))
+        return int(row[0] or 0) if row is not None else 0
+
+    def own_version(self, key: str) -> int | None:
+        """The version this store object's last own write to ``key`` produced (None if it wrote none):
+        the base of the writer's next change, read without a second query that another writer could race."""
+        return self._own_versions.get(key)
+
+    def _check_version(self, conn: sqlite3.Connection, key: str, base: int | None, name: str) -> None:
+        if base is None:
+            return
+        row = conn.execute(_VERSION_SQL, (key,)).fetchone()
+        current = int(row[0] or 0) if row is not None else 0
+        if current != int(base) and current != self._own_versions.get(key):  # our own later write is no conflict
+            last = conn.execute("SELECT kind, reader, detail FROM events WHERE id = ?", (current,)).fetchone()
+            what = "mask" if last is None or last["kind"] == "mask" else f"review: {last['detail']}"
+            log.info("conflict on image %s: built on version %d, now %d", image_ref(key), int(base), current)
+            raise StoreConflict(name, int(base), current, last["reader"] if last is not None else "", what)
 
     def _read_one(self, sql: str, params: tuple) -> sqlite3.Row | None:
         try:

@@ -16,3 +16,19 @@ class StoreError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
 
+
+
+class StoreConflict(StoreError):
+    """Another reader changed this image after the caller loaded it: the caller's save or review was
+    built on an older state and is not written (optimistic concurrency on the image's version).
+
+    ``base`` is the version the caller built on, ``current`` the version now; ``reader`` and ``what``
+    say who changed it and how ("mask" or "review: accepted"), for the message the reader sees.
+    """
+
+    def __init__(self, name: str, base: int, current: int, reader: str, what: str) -> None:
+        self.base, self.current, self.reader, self.what = base, current, reader, what
+        super().__init__(
+            f"{name} was changed by {reader or 'another reader'} ({what}) after you opened it; "
+            "reload it to see their work, or keep both versions in the history"
+        )
