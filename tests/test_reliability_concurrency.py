@@ -154,3 +154,73 @@ def test_two_viewers_conflict_is_shown_and_resolved(qtbot, make_window):
     assert np.array_equal(two.store.latest_mask(key), edited)
     assert {"reader1", "reader2"} <= {r.reader for r in two.store.history(key)}
     assert two.store.get_image(key).status == "corrected"
+
+
+# --- full disk (issue 29, item 3), on a real small tmpfs ----------------------------------------------
+
+
+def _fill(disk: Path) -> Path:
+    """Fill the file system to the last byte; returns the filler file (delete it to free space)."""
+    filler = disk / "filler.bin"
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for chunk in (1 << 16, 1 << 12, 1 << 9, 1):
+            try:
+                while True:
+                    os.write(descriptor, b"\0" * chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(descriptor)
+    return filler
+
+
+def test_opening_a_healthy_store_on_a_full_disk_says_the_disk_is_full(tmp_path):
+    from core.store import StoreError
+    from tests.full_disk import small_tmpfs
+
+    image = tmp_path / "chest.png"
+    cv2.imwrite(str(image), np.full((64, 64), 128, np.uint8))
+    with small_tmpfs("4m") as disk:
+        with AnnotationStore(disk / "store") as store:
+            key = store.register_image(load_study(image)).key
+            store.save_mask(key, np.full((64, 64), 255, np.uint8), source="edit", reader="r")
+        for leftover in (disk / "store").glob("annotations.sqlite-*"):
+            leftover.unlink()  # a clean close: WAL checkpointed; the next open must create them again
+        filler = _fill(disk)
+        with pytest.raises(StoreError) as info:
+            AnnotationStore(disk / "store")
+        message = str(info.value)
+        assert "disk is full" in message and "backup" not in message and "\n" not in message, message
+        filler.unlink()
+        with AnnotationStore(disk / "store") as store:  # space freed: the same store opens, nothing lost
+            assert store.integrity_check() == "ok" and store.latest_mask(key).all()
+
+
+def test_ctrl_s_after_a_full_disk_saves_the_edit_as_corrected(qtbot, make_window, tmp_path):
+    """The edit of an accepted image fails on a full disk; once space is freed, Ctrl+S saves it and the
+    image is "corrected" (it used to stay "accepted" while the status bar said all was saved)."""
+    from tests.full_disk import small_tmpfs
+    from tests.test_app_viewer import open_and_wait
+
+    image = tmp_path / "chest.png"
+    cv2.imwrite(str(image), cv2.imread(str(sorted(shared_file("cxr-lungs", "images").glob("*.jpg"))[2]), 0))
+    with small_tmpfs("8m") as disk:
+        window = make_window(disk / "store")
+        open_and_wait(qtbot, window, image)
+        key = window.document.key
+        assert window.set_review("accepted")
+        filler = _fill(disk)
+        edited = window.document.mask.copy()
+        edited[:40, :40] = 255 - edited[:40, :40]
+        window.document.edit(edited, "Brush")
+        assert window.document.dirty and window.store.get_image(key).status == "accepted"
+        assert "No space left on device" in window.statusBar().currentMessage() or window.document.dirty
+        filler.unlink()
+        window.save_now()
+        assert not window.document.dirty
+        assert np.array_equal(window.store.latest_mask(key), edited)
+        assert window.store.get_image(key).status == "corrected"
+        assert window.worklist.status(key) == "corrected"
+        window.close()
+        window.store.close()

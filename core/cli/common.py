@@ -17,8 +17,21 @@ def add_runtime_options(parser) -> None:
                         help="inference runtime; auto = ONNX Runtime for INT8 models that carry it (default)")
 
 
+_progress_line = {"open": False}  # a progress bar's "\r" line is on screen, not yet ended
+
+
+def progress_line_open(is_open: bool) -> None:
+    """A progress bar says whether its updating line is unfinished, so a message never lands on it."""
+    _progress_line["open"] = is_open
+
+
 def say(kind: str, message: str) -> None:
-    """One ``kind: message`` line on stderr, escaped so file names cannot drive the terminal."""
+    """One ``kind: message`` line on stderr, escaped so file names cannot drive the terminal.
+
+    When a progress bar's line is open, it is ended first: the message gets a line of its own."""
+    if _progress_line["open"]:
+        print(file=sys.stderr)
+        _progress_line["open"] = False
     print(f"{kind}: {one_line(message)}", file=sys.stderr)
 
 

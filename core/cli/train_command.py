@@ -21,7 +21,7 @@ from ..training.pipeline import (CONTINUING_PROFILES, PROFILE_LEARNING_RATES, PR
                                  apply_profile_defaults, resolve_profile, train)
 from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
 from ..training.stage1 import Stage1Config
-from .common import add_runtime_options, fail, say
+from .common import add_runtime_options, fail, progress_line_open, say
 
 QAT_POLICIES = ("paper", "merged")
 
@@ -244,6 +244,7 @@ class ProgressBar:
         if event.val_dice is not None:
             line += f" val Dice {event.val_dice:.4f}\n"
         print(line, end="", file=sys.stderr, flush=True)
+        progress_line_open(not line.endswith("\n"))
 
 
 class JsonProgress:

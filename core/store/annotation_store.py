@@ -49,7 +49,7 @@ from .atomic import atomic_write_bytes, fsync_dir, remove_stale_temp_files
 from .errors import StoreConflict, StoreError, one_line
 from .image_key import content_key, db_path, legacy_file_key, path_from_db, shown_name, sop_uid
 from .masks import as_binary_mask, decode_mask_png, encode_mask_png
-from .opening import create_database, read_only_reason, refuse_lost_database
+from .opening import create_database, disk_full_reason, read_only_reason, refuse_lost_database
 from .schema import MASK_SOURCES, REVIEW_STATUSES, SCHEMA_VERSION, migrate
 
 if TYPE_CHECKING:  # no runtime import: keeps torch out of processes that only touch the store
@@ -270,6 +270,9 @@ class AnnotationStore:
         except (sqlite3.DatabaseError, OSError) as error:
             if conn is not None:
                 conn.close()
+            full = disk_full_reason(self.root)
+            if full:
+                raise StoreError(full) from None
             read_only = read_only_reason(self.root, self.db_path)
             if read_only:
                 raise StoreError(

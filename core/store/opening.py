@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
@@ -74,6 +75,24 @@ def create_database(db_path: Path, prepare: Callable[[sqlite3.Connection], None]
         for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
             with contextlib.suppress(OSError):
                 leftover.unlink()
+
+
+FULL_DISK_BYTES = 1 << 20  # under 1 MiB free, SQLite cannot make its WAL and shared-memory files
+
+
+def disk_full_reason(root: Path) -> str:
+    """'' unless the disk holding the store is (nearly) full: then a one-line reason that says so.
+
+    SQLite reports a full disk while opening as "disk I/O error"; without this, the message would
+    suggest restoring a healthy database from a backup."""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return ""
+    if free >= FULL_DISK_BYTES:
+        return ""
+    return (f"{root}: the disk is full ({free // 1024} KiB free); the annotation database is not damaged: "
+            "free disk space and open it again")
 
 
 def read_only_reason(root: Path, db_path: Path) -> str:
