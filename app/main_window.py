@@ -207,7 +207,7 @@ class MainWindow(QMainWindow):
         a.fine_tune.triggered.connect(lambda: self.open_training())
         a.models.triggered.connect(lambda: self.open_models())
         a.shortcuts_help.triggered.connect(lambda: help_dialogs.show_shortcuts(self))
-        a.about.triggered.connect(lambda: help_dialogs.show_about(self, self.store.root))
+        a.about.triggered.connect(lambda: help_dialogs.show_about(self, self.store.root, self.segmentation.model_info))
 
         self.toolbar_widgets.brush_size.valueChanged.connect(self.masks.set_brush_size)
         self.canvas.window_drag_started.connect(self.window_level.begin_drag)

@@ -10,3 +10,13 @@ import logging as _logging
 # torchao (imported by peft) registers enums with torch's pytree and torch logs a deprecation
 # warning for each at import; it is library noise, not something a user can act on.
 _logging.getLogger("torch.utils._pytree").setLevel(_logging.ERROR)
+
+import os as _os
+
+# ONNX Runtime (1.2x and later) writes a device identifier (a random UUID, ``deviceid``) and a
+# telemetry-event database under ~/.cache/Microsoft/DeveloperTools/.onnxruntime when it is first
+# imported. Nothing is sent from this product (it makes no network call), but a reading-room PC
+# should not collect either: ORT_DISABLE_TELEMETRY=1, read by onnxruntime at import, stops both files
+# being created. Set here, before any engine module can import onnxruntime; a value the user or the
+# site already set is kept.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

@@ -44,12 +44,17 @@ def show_shortcuts(parent: QWidget) -> None:
     QMessageBox.information(parent, "Keyboard shortcuts", shortcuts_html(parent.actions()))
 
 
-def show_about(parent: QWidget, store_root: Path) -> None:
+def about_html(store_root: Path, model_info=None) -> str:
+    """Intended use, the model in use and its training data (from its card), offline operation, the store."""
     from core import __version__
+    from core.models.about import INTENDED_USE, OFFLINE, model_facts
 
-    QMessageBox.about(
-        parent,
-        "About AdaQAT Viewer",
-        f"<b>AdaQAT Viewer</b> {__version__}<br>Offline chest X-ray lung segmentation and review.<br>"
-        f"Annotation store: {store_root}",
-    )
+    facts = model_facts(getattr(model_info, "path", None))
+    table = "".join(f"<tr><td valign='top'><b>{escape(k)}</b>&nbsp;&nbsp;</td><td>{escape(v)}</td></tr>" for k, v in facts)
+    return (f"<b>AdaQAT Viewer</b> {escape(__version__)}<br>Offline chest X-ray lung segmentation and review."
+            f"<p><b>Intended use.</b> {escape(INTENDED_USE)}</p><table>{table}</table>"
+            f"<p>{escape(OFFLINE)}</p>Annotation store: {escape(str(store_root))}")
+
+
+def show_about(parent: QWidget, store_root: Path, model_info=None) -> None:
+    QMessageBox.about(parent, "About AdaQAT Viewer", about_html(store_root, model_info))

@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from ..evaluation.explain import metric_notes, unit_summaries
     from ..evaluation.report import SUMMARY_COLUMNS, format_table, summaries_to_json, summary_rows
     from ..evaluation.runner import compare, evaluate
 
@@ -52,15 +53,18 @@ def run(args) -> int:
         print(json.dumps({
             "split": args.split,
             "prompt": args.prompt,
-            "models": [{"model": e.model, "summary": json.loads(summaries_to_json(e.summaries())), "per_image": e.per_image}
+            "models": [{"model": e.model, "summary": json.loads(summaries_to_json(e.summaries())),
+                        "summary_by_unit": json.loads(summaries_to_json(unit_summaries(e.per_image))),
+                        "notes": metric_notes(e.per_image), "per_image": e.per_image}
                        for e in evaluations],
             "comparison": comparison,
         }, default=float))
         return 0
     for evaluation in evaluations:
-        unit = evaluation.per_image[0]["unit"] if evaluation.per_image else "px"
-        print(f"\n{evaluation.model} — split {args.split}, prompt {args.prompt}, n={len(evaluation.per_image)} (HD95 in {unit})")
-        print(format_table(summary_rows(evaluation.summaries()), ["metric", *SUMMARY_COLUMNS]))
+        print(f"\n{evaluation.model} — split {args.split}, prompt {args.prompt}, n={len(evaluation.per_image)}")
+        print(format_table(summary_rows(unit_summaries(evaluation.per_image)), ["metric", *SUMMARY_COLUMNS]))
+        for note in metric_notes(evaluation.per_image):
+            print(f"  {note}")
     if comparison:
         print(f"\nPaired Wilcoxon on Dice: mean difference {comparison['mean_difference']:+.4f}, "
               f"p = {comparison['p_value']:.4g} (n={comparison['n']})")
