@@ -567,8 +567,17 @@ class MainWindow(QMainWindow):
         if after[1:] != before[1:]:
             self.segmentation.load_model(*after[1:])
 
-    def open_training(self) -> training_dialog.TrainingDialog:
-        """Tools > Fine-tune model…: one dialog per window, re-shown while a run goes on."""
+    def open_training(self) -> training_dialog.TrainingDialog | QMessageBox:
+        """Tools > Fine-tune model…: one dialog per window, re-shown while a run goes on.
+
+        Without torch (the reader bundle) a notice says fine-tuning needs the annotator bundle and
+        offers to import a model package instead."""
+        from core import runtime
+
+        if not runtime.torch_available():
+            from .dialogs.reader_notice import fine_tune_notice
+
+            return fine_tune_notice(self, lambda: self.open_models().import_file())
         if self.training is None:
             from .dialogs import training_dialog
 

@@ -110,7 +110,8 @@ def accuracy(model_dir: Path, split: str) -> dict:
     from core.evaluation.runner import compare, evaluate
     from core.models.card import read_model_card
     from core.models.loading import LoadedModel
-    from core.models.onnx_runtime import OnnxRuntimeSegmenter, verified_graphs
+    from core.models.artifact import verified_weights_path
+    from core.models.onnx_runtime import OnnxRuntimeSegmenter
     from core.training.manifest import read_manifest
 
     samples = [s for s in read_manifest(shared_data() / "cxr-lungs" / "manifest.csv").samples if s.split == split]
@@ -119,8 +120,9 @@ def accuracy(model_dir: Path, split: str) -> dict:
     evaluations = {name: evaluate(loaded[name], samples) for name in ("torch_int8", "ort_int8")}
     other = 15 - chosen  # the width the loader did not pick on this CPU, for the record
     torch_int8 = loaded["torch_int8"]
-    segmenter = OnnxRuntimeSegmenter(torch_int8.module, verified_graphs(model_dir, read_model_card(model_dir)),
-                                     torch.get_num_threads(), activation_bits=other)
+    card = read_model_card(model_dir)
+    segmenter = OnnxRuntimeSegmenter.from_model_dir(model_dir, card, verified_weights_path(model_dir, card),
+                                                    torch.get_num_threads(), activation_bits=other)
     evaluations[f"ort_int8_a{other}"] = evaluate(
         LoadedModel(segmenter, torch_int8.info, torch_int8.image_size, "onnxruntime"), samples)
     rows = {name: {"dice_mean": round(e.summaries()["dice"].mean, 4), "n": len(e.per_image)}

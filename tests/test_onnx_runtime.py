@@ -124,6 +124,7 @@ def test_adding_the_form_to_a_sam_vit_int8_model(tmp_path, capsys):
     with torch.inference_mode():
         a, _ = ort_model.module.decode(ort_model.module.encode(image), boxes=box)
         b, _ = torch_model.module.decode(torch_model.module.encode(image), boxes=box)
+    a = torch.from_numpy(a)  # the ONNX Runtime segmenter answers in numpy (it never imports torch)
     assert ((a - b).norm() / b.norm()).item() < 0.05
     assert POLICIES
 

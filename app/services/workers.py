@@ -138,14 +138,13 @@ class SegmentWorker(QObject):
     def load_model(self, name: str, device: str, threads: int) -> None:
         """Load (or reuse the injected) model; a failure is reported, never raised into Qt."""
         try:
-            import torch
-
             from core.models.loading import load_model
+            from core.runtime import cuda_available, set_threads
             from core.segment.predictor import Predictor
 
             if threads > 0:
-                torch.set_num_threads(threads)
-            if device == "cuda" and not torch.cuda.is_available():
+                set_threads(threads)  # torch's and ONNX Runtime's (torch is loaded only for a torch model)
+            if device == "cuda" and not cuda_available():
                 device = "cpu"
             loaded = self._loaded if self._loaded is not None else load_model(name, device)
             self._predictor = Predictor(loaded, device=device)

@@ -7,23 +7,24 @@ import logging
 import os
 import sys
 
-from . import evaluate_command, listen_command, models_command, segment_command, train_command
+from . import evaluate_command, listen_command, models_command, segment_command, training_gate
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
-COMMANDS = (segment_command, train_command, evaluate_command, models_command, listen_command)
+COMMANDS = (segment_command, evaluate_command, models_command, listen_command)  # train/prepare: training_gate (torch only when used)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adaqat", description="Offline chest X-ray lung segmentation engine.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
+    training_gate.add_parsers(sub, sys.argv[1:] if argv is None else list(argv))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return int(args.run(args) or 0)

@@ -17,14 +17,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import save_file
+from typing import TYPE_CHECKING
 
 from .card import CARD_FILE, FORMAT, ModelCard, read_model_card, regular_file
 from .errors import ModelLoadError
 from .safe_weights import sha256_of
+
+if TYPE_CHECKING:  # writing a model needs torch; reading its card and checking its files does not
+    import torch
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,9 @@ def write_model_dir(
     validated as a :class:`ModelCard` (with the weights' name and sha256 filled in) before anything
     is renamed into place, so no loader ever meets a card it would refuse.
     """
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
     fields = card.to_json() if isinstance(card, ModelCard) else dict(card)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ from torch import nn
 
 from .artifact import read_card, write_model_dir
 from .card import ModelCard
+from .cpu_features import has_int8_dot_product as cpu_has_int8_dot_product
 from .errors import ModelLoadError
 from .inference_opt import channels_last_encoder, fold_batchnorm
 
@@ -74,16 +75,10 @@ KeepFloat = Callable[[str, nn.Linear], bool]
 def has_int8_dot_product() -> bool:
     """Whether the CPU multiplies u8 x s8 without int16 saturation (x86 VNNI or AMX).
 
-    Honours a ``ONEDNN_MAX_CPU_ISA`` cap below VNNI (used to emulate older CPUs in benchmarks).
+    Honours a ``ONEDNN_MAX_CPU_ISA`` cap below VNNI (used to emulate older CPUs in benchmarks). The
+    same answer as the torch-free ONNX Runtime route's (:mod:`.cpu_features`).
     """
-    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "").upper()
-    if cap and cap != "ALL" and not any(key in cap for key in ("VNNI", "AMX", "AVX10")):
-        return False
-    try:
-        caps = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):
-        return False
-    return bool(caps.get("avx512_vnni") or caps.get("avx_vnni") or caps.get("amx_int8"))
+    return cpu_has_int8_dot_product()
 
 
 def select_engine() -> str:

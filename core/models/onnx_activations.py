@@ -27,7 +27,7 @@ def activation_bits_for_this_cpu() -> int:
         if forced not in ("7", "8"):
             raise ValueError(f"{BITS_ENV}={forced!r}: expected 7 or 8")
         return int(forced)
-    from .int8 import has_int8_dot_product
+    from .cpu_features import has_int8_dot_product  # not .int8: that imports torch
 
     return 8 if has_int8_dot_product() else 7
 

@@ -28,11 +28,10 @@ import torch
 from torch import nn
 
 from .int8 import Int8Linear
+from .onnx_graphs import FORMAT, GRAPH_FILES
 
 OPSET = 17
-FORMAT = "adaqat-onnx/1"
 ACTIVATIONS = "dynamic per-tensor asymmetric uint8, 7-bit range, int32 accumulation (MatMulIntegerToFloat)"
-GRAPH_FILES = {"encoder": "encoder.onnx", "decoder": "decoder.onnx"}
 
 
 class _Int8MatMul(torch.autograd.Function):

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import lite_medsam, sam_vit
+from .backbone_specs import BACKBONES
 from .errors import ModelLoadError
 from .segmenter import PromptableSegmenter
-
-BACKBONES = ("lite_medsam", "sam_vit_b", "sam_vit_l", "sam_vit_h")
 DEFAULT_BACKBONE = "lite_medsam"
 
 

@@ -1,7 +1,8 @@
 """Reading weight files without ever unpickling arbitrary objects.
 
 ``.safetensors`` is read with safetensors; anything else goes through ``torch.load(weights_only=True)``,
-which refuses pickled code. Both return a flat ``{name: tensor}`` dict.
+which refuses pickled code. Both return a flat ``{name: tensor}`` dict. torch is imported by the
+readers only: ``sha256_of`` serves the torch-free ONNX Runtime route too.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import pickle
 from pathlib import Path
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
+from typing import TYPE_CHECKING
 
 from .errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def sha256_of(path: str | Path) -> str:
@@ -26,6 +27,10 @@ def sha256_of(path: str | Path) -> str:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     path = Path(path)
     if not path.is_file():
         raise ModelLoadError(f"{path}: weight file not found (give the path of a .pth or .safetensors file)")

@@ -16,13 +16,11 @@ import torch
 import torch.nn.functional as F
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, TwoWayTransformer
 
+from .backbone_specs import SAM_PATCH_SIZE as PATCH_SIZE
+from .backbone_specs import SAM_PIXEL_MEAN as PIXEL_MEAN
+from .backbone_specs import SAM_PIXEL_STD as PIXEL_STD
 from .safe_weights import load_checked, read_state_dict
 from .segmenter import PromptableSegmenter
-
-PATCH_SIZE = 16
-# SAM normalises 0-255 RGB with ImageNet statistics.
-PIXEL_MEAN = (123.675, 116.28, 103.53)
-PIXEL_STD = (58.395, 57.12, 57.375)
 
 
 @dataclass(frozen=True)

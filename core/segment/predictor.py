@@ -2,6 +2,8 @@
 
 Setting an image runs the (expensive) encoder once; every later prompt on the same image runs only
 the prompt encoder and the mask decoder, which is what makes interactive refinement feel instant.
+Arrays in, arrays out: an ONNX Runtime model is called directly (no torch in the process), a torch
+model through :mod:`.torch_route`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from ..models.artifact import ModelInfo
 from ..models.loading import LoadedModel
 from .postprocess import clean_lung_mask, keep_inside_box
-from .preprocess import Letterbox, letterbox_image, logits_to_original, to_model_tensor
+from .preprocess import Letterbox, letterbox_image, logits_to_original, to_model_array
 
 THRESHOLD = 0.5
 
@@ -41,23 +42,27 @@ class Predictor:
         self.info = loaded.info
         self.image_size = loaded.image_size
         self.device = device
-        self._embedding: torch.Tensor | None = None
+        if loaded.runtime == "onnxruntime":
+            self._route = self.model
+        else:
+            from .torch_route import TorchRoute
+
+            self._route = TorchRoute(self.model, device)
+        self._embedding = None  # numpy (ONNX Runtime) or a tensor on the model device (torch)
         self._letterbox: Letterbox | None = None
-        self._last_logits: torch.Tensor | None = None
+        self._last_logits = None
         self.encode_seconds = 0.0
 
-    @torch.inference_mode()
     def set_image(self, gray: np.ndarray) -> None:
         start = time.perf_counter()
         padded, self._letterbox = letterbox_image(gray, self.image_size)
-        self._embedding = self.model.encode(to_model_tensor(padded).to(self.device))
+        self._embedding = self._route.encode(to_model_array(padded))
         self.encode_seconds = time.perf_counter() - start
 
     @property
     def has_image(self) -> bool:
         return self._embedding is not None
 
-    @torch.inference_mode()
     def predict(self, box=None, points=None, point_labels=None, clean: bool = True,
                 assess: bool = False) -> SegmentationResult:
         """Mask for the current image. No prompt = automatic mode (whole-image box).
@@ -72,13 +77,13 @@ class Predictor:
         geometry = self._letterbox
         automatic = box is None and points is None
         model_box = geometry.whole_image_box() if automatic else (None if box is None else geometry.box_to_model(box))
-        boxes = None if model_box is None else torch.from_numpy(model_box).view(1, 4).to(self.device)
+        boxes = None if model_box is None else np.ascontiguousarray(model_box, dtype=np.float32).reshape(1, 4)
         prompt_points = None
         if points is not None and len(points):
-            coords = torch.from_numpy(geometry.points_to_model(points))[None].to(self.device)
-            labels = torch.as_tensor(np.asarray(point_labels, dtype=np.int64).reshape(1, -1), device=self.device)
+            coords = np.ascontiguousarray(geometry.points_to_model(points), dtype=np.float32)[None]
+            labels = np.asarray(point_labels, dtype=np.int64).reshape(1, -1)
             prompt_points = (coords, labels)
-        logits, iou = self.model.decode(self._embedding, boxes=boxes, points=prompt_points)
+        logits, iou = self._route.decode(self._embedding, boxes=boxes, points=prompt_points)
         self._last_logits = logits
         probability = logits_to_original(logits, geometry)
         mask = (probability > THRESHOLD).astype(np.uint8) * 255
@@ -109,7 +114,6 @@ class Predictor:
         cropped = np.asarray(logits[0, 0, :rows, :cols], dtype=np.float32)
         return 1.0 / (1.0 + np.exp(-cropped))
 
-    @torch.inference_mode()
     def box_variant_probabilities(self, boxes_model: list[np.ndarray]) -> list[np.ndarray]:
         """Low-resolution probability maps for extra boxes (model-input pixels) on the cached embedding.
 
@@ -119,8 +123,8 @@ class Predictor:
             raise RuntimeError("set_image() must be called before box_variant_probabilities()")
         out = []
         for box in boxes_model:
-            boxes = torch.from_numpy(np.asarray(box, dtype=np.float32)).view(1, 4).to(self.device)
-            logits, _ = self.model.decode(self._embedding, boxes=boxes)
+            boxes = np.asarray(box, dtype=np.float32).reshape(1, 4)
+            logits, _ = self._route.decode(self._embedding, boxes=boxes)
             out.append(self.low_res_probability(logits))
         return out
 

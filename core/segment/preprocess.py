@@ -3,16 +3,19 @@
 The model input is the ``model_gray`` image (uint8) resized so its longest side equals the model's
 input size, padded with zeros at the bottom and right to a square, as 0-255 floats; the backbone's
 own ``normalize`` then maps it to the encoder's distribution. Prompts are scaled by the same factor.
+numpy and OpenCV only: the ONNX Runtime route of a reading station runs without torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -55,16 +58,27 @@ def letterbox_image(gray: np.ndarray, size: int, interpolation: int = cv2.INTER_
     return padded, box
 
 
+def to_model_array(padded: np.ndarray) -> np.ndarray:
+    """uint8 SxS -> float32 (1,1,S,S) in 0-255, the form the segmenters' ``encode`` takes."""
+    return np.ascontiguousarray(padded, dtype=np.float32)[None, None]
+
+
 def to_model_tensor(padded: np.ndarray) -> torch.Tensor:
-    """uint8 SxS -> float (1,1,S,S) in 0-255, the form ``PromptableSegmenter.encode`` takes."""
-    return torch.from_numpy(np.ascontiguousarray(padded)).float()[None, None]
+    """:func:`to_model_array` as a torch tensor (the torch route, training and benchmarks)."""
+    import torch
+
+    return torch.from_numpy(to_model_array(padded))
 
 
-def logits_to_original(low_res_logits: torch.Tensor, box: Letterbox) -> np.ndarray:
-    """(1,1,s,s) decoder logits -> float32 probability map at the original image size."""
-    upsampled = F.interpolate(low_res_logits.float(), size=(box.size, box.size), mode="bilinear", align_corners=False)
+def logits_to_original(low_res_logits, box: Letterbox) -> np.ndarray:
+    """(1,1,s,s) decoder logits (array or CPU tensor) -> float32 probability map at the original size.
+
+    Bilinear with half-pixel centres (OpenCV's INTER_LINEAR, i.e. torch's ``align_corners=False``):
+    to the model's input square, crop the padding, then to the original image size.
+    """
+    logits = np.asarray(low_res_logits, dtype=np.float32)[0, 0]
+    upsampled = cv2.resize(logits, (box.size, box.size), interpolation=cv2.INTER_LINEAR)
     h, w = box.resized_hw
-    cropped = upsampled[..., :h, :w]
     oh, ow = box.original_hw
-    full = F.interpolate(cropped, size=(oh, ow), mode="bilinear", align_corners=False)
-    return torch.sigmoid(full)[0, 0].cpu().numpy().astype(np.float32)
+    full = cv2.resize(np.ascontiguousarray(upsampled[:h, :w]), (ow, oh), interpolation=cv2.INTER_LINEAR)
+    return np.exp(-np.logaddexp(0.0, -full)).astype(np.float32)  # sigmoid without overflow
