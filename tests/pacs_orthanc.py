@@ -67,8 +67,9 @@ def loopback_allowed(network_guard):
 class OrthancServer:
     """One Orthanc process; ``stop()`` and ``start()`` again keep its storage (a PACS restarted)."""
 
-    def __init__(self, folder: Path, our_port: int) -> None:
+    def __init__(self, folder: Path, our_port: int, extra: dict | None = None) -> None:
         self.folder = folder
+        self.extra = dict(extra or {})
         self.http_port = free_port()
         self.dicom_port = free_port()
         self.our_port = our_port
@@ -102,6 +103,7 @@ class OrthancServer:
             "SaveJobs": False,
             "StableAge": 1,
             "ConcurrentJobs": 1,
+            **self.extra,
         }
 
     # -- process --------------------------------------------------------------------------------

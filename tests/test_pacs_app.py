@@ -112,6 +112,10 @@ def test_pacs_settings_defaults_are_safe_and_round_trip(qtbot, make_window, tmp_
     dialog._accept_if_valid()
     assert "not a valid AE title" in dialog.problem.text() and dialog.result() == 0
     dialog.our_ae.setText("READER1")
+    dialog.tls_ca.setText(str(tmp_path / "no-such-ca.pem"))
+    dialog._accept_if_valid()
+    assert "TLS CA file" in dialog.problem.text() and dialog.result() == 0
+    dialog.tls_ca.setText("")
     dialog.listen.setChecked(True)  # MAINPACS may call: the listener starts, on 127.0.0.1 only
     dialog.our_port.setValue(free_port())
     dialog._accept_if_valid()  # OK: the window applies the values and starts the listener

@@ -43,6 +43,10 @@ class PacsSettingsDialog(QDialog):
         self.send_on_accept.setChecked(config.send_on_accept)
         self.connect_timeout = _seconds(config.connect_timeout_s)
         self.timeout = _seconds(config.timeout_s)
+        self.tls_ca = QLineEdit(config.tls_ca_file, placeholderText="empty: no TLS")
+        self.tls_ca.setToolTip("PEM file of the CA that signed the PACS certificate; set it to use DICOM over TLS")
+        self.tls_cert = QLineEdit(config.tls_cert_file, placeholderText="only if the PACS asks for one")
+        self.tls_key = QLineEdit(config.tls_key_file)
         self.study_folder = QLineEdit(str(pacs.study_folder()))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -61,6 +65,9 @@ class PacsSettingsDialog(QDialog):
         form.addRow("", self.send_on_accept)
         form.addRow("Connect timeout:", self.connect_timeout)
         form.addRow("Network timeout:", self.timeout)
+        form.addRow("TLS: CA file (PEM):", self.tls_ca)
+        form.addRow("TLS: our certificate:", self.tls_cert)
+        form.addRow("TLS: our key:", self.tls_key)
         form.addRow("Study folder:", form_row(self.study_folder, browse))
         form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -77,6 +84,8 @@ class PacsSettingsDialog(QDialog):
             accepted_calling_aes=parse_ae_list(self.accepted_aes.text()),
             connect_timeout_s=self.connect_timeout.value(), timeout_s=self.timeout.value(),
             send_on_accept=self.send_on_accept.isChecked(),
+            tls_ca_file=self.tls_ca.text().strip(), tls_cert_file=self.tls_cert.text().strip(),
+            tls_key_file=self.tls_key.text().strip(),
         )
 
     def apply(self) -> None:

@@ -53,6 +53,9 @@ class PacsSettings:
             connect_timeout_s=self._get("connect_timeout_s", base.connect_timeout_s),
             timeout_s=self._get("timeout_s", base.timeout_s),
             send_on_accept=self._get("send_on_accept", False),
+            tls_ca_file=self._get("tls_ca_file", ""),
+            tls_cert_file=self._get("tls_cert_file", ""),
+            tls_key_file=self._get("tls_key_file", ""),
         )
 
     def set_config(self, config: PacsConfig) -> None:
@@ -63,6 +66,8 @@ class PacsSettings:
             "accepted_calling_aes": ", ".join(config.accepted_calling_aes),
             "connect_timeout_s": float(config.connect_timeout_s), "timeout_s": float(config.timeout_s),
             "send_on_accept": bool(config.send_on_accept),
+            "tls_ca_file": config.tls_ca_file.strip(), "tls_cert_file": config.tls_cert_file.strip(),
+            "tls_key_file": config.tls_key_file.strip(),
         }
         for key, value in values.items():
             self.q.setValue(f"pacs/{key}", value)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from .config import PacsConfig
 from .errors import PacsError
@@ -53,7 +55,11 @@ def associated(config: PacsConfig, ae, what: str, **options) -> Iterator[object]
     started = time.monotonic()
     try:
         assoc = ae.associate(config.pacs_host, int(config.pacs_port), ae_title=config.pacs_ae,
-                             bind_address=_local_bind(config.pacs_host), evt_handlers=handlers, **options)
+                             bind_address=_local_bind(config.pacs_host), evt_handlers=handlers,
+                             tls_args=tls_args(config), **options)
+    except ssl.SSLError as error:
+        raise PacsError(f"{config.label}: {what}: the TLS files could not be used ({error.reason or error}); "
+                        "check the CA, certificate and key in Settings > PACS") from None
     except (OSError, ValueError, RuntimeError) as error:
         raise PacsError(f"{config.label}: {what}: could not connect ({error}); check the host and port") from None
     if assoc.is_rejected:
@@ -68,6 +74,12 @@ def associated(config: PacsConfig, ae, what: str, **options) -> Iterator[object]
         )
     if assoc.is_aborted and opened:
         raise PacsError(f"{config.label}: {what}: the PACS aborted the association; check our AE title and its logs")
+    if not assoc.is_established and config.uses_tls:
+        raise PacsError(
+            f"{config.label}: {what}: not reachable over TLS (connection refused, no answer within "
+            f"{config.connect_timeout_s:g} s, or a certificate the CA file does not trust); check the PACS, "
+            "the port and the CA file"
+        )
     if not assoc.is_established:
         raise PacsError(
             f"{config.label}: {what}: not reachable (connection refused or no answer within "
@@ -81,6 +93,20 @@ def associated(config: PacsConfig, ae, what: str, **options) -> Iterator[object]
     else:
         if assoc.is_established:
             assoc.release()
+
+
+def tls_args(config: PacsConfig):
+    """(SSLContext, server name) for pynetdicom when TLS is configured, else None.
+
+    The PACS certificate must chain to the configured CA and name the host we dial (an IP address
+    matches an IP subjectAltName); our certificate is presented when one is set.
+    """
+    if not config.uses_tls:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(Path(config.tls_ca_file).expanduser()))
+    if config.tls_cert_file.strip():
+        context.load_cert_chain(str(Path(config.tls_cert_file).expanduser()), str(Path(config.tls_key_file).expanduser()))
+    return context, config.pacs_host
 
 
 def _local_bind(host: str) -> tuple[str, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_PACS_PORT = 4242  # Orthanc's; most PACS use 104 or 11112
@@ -29,11 +30,18 @@ class PacsConfig:
     connect_timeout_s: float = 5.0  # TCP connect
     timeout_s: float = 30.0  # association, each DIMSE message, and network silence
     send_on_accept: bool = False  # send the SEG and the lung-area report when a mask is accepted
+    tls_ca_file: str = ""  # set: talk to the PACS over TLS, trusting only this CA (PEM)
+    tls_cert_file: str = ""  # our client certificate (PEM), for a PACS that asks for one
+    tls_key_file: str = ""  # its private key (PEM)
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca_file.strip())
 
     @property
     def label(self) -> str:
         """How messages name the PACS: ``PACS ORTHANC (127.0.0.1:4242)``."""
-        return f"PACS {self.pacs_ae} ({self.pacs_host}:{self.pacs_port})"
+        return f"PACS {self.pacs_ae} ({self.pacs_host}:{self.pacs_port}{', TLS' if self.uses_tls else ''})"
 
     def with_changes(self, **changes) -> PacsConfig:
         return replace(self, **changes)
@@ -52,6 +60,14 @@ class PacsConfig:
         for title in self.accepted_calling_aes:
             if not AE_TITLE.match(title):
                 out.append(f"accepted calling AE title {title!r} is not a valid AE title")
+        for name, value in (("TLS CA file", self.tls_ca_file), ("TLS certificate", self.tls_cert_file),
+                            ("TLS key", self.tls_key_file)):
+            if value.strip() and not Path(value).expanduser().is_file():
+                out.append(f"{name} {value} does not exist; choose the PEM file or clear the field")
+        if bool(self.tls_cert_file.strip()) != bool(self.tls_key_file.strip()):
+            out.append("a TLS client certificate needs its key (and a key its certificate)")
+        if (self.tls_cert_file.strip() or self.tls_key_file.strip()) and not self.uses_tls:
+            out.append("a TLS client certificate needs the CA file that the PACS certificate is checked against")
         if self.connect_timeout_s <= 0 or self.timeout_s <= 0:
             out.append("timeouts must be more than 0 seconds")
         return out
