@@ -8,6 +8,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 from core.export import ExportError, export_dicom_seg, export_mask_png, export_review_csv
+from core.review.quality_flags import MaskQuality
 from core.store import StoreError
 
 from .editing.document import ImageDocument
@@ -45,12 +46,23 @@ class ExportActions:
             return None
         origin = self.document.origin
         source = origin.source if origin.source in ("model", "prompt", "edit") else "edit"
+        quality = self._stored_quality() if source == "model" else None
         return self._run(
             lambda: export_dicom_seg(
-                self.document.path, self.document.mask, path, origin.model, self.document.reader, mask_source=source
+                self.document.path, self.document.mask, path, origin.model, self.document.reader, mask_source=source,
+                quality=quality,
             ),
             "DICOM SEG written to",
         )
+
+    def _stored_quality(self):
+        """Confidence and flags of the shown automatic mask, as stored with it (None if none)."""
+        store, key = self.document.store, self.document.key
+        try:
+            stored = None if store is None or key is None else store.latest_qualities(key).get(key)
+        except StoreError:
+            return None
+        return None if stored is None else MaskQuality.from_stored(*stored)
 
     def export_csv(self, path: str | Path | None = None) -> Path | None:
         if self.document.store is None:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
 from core.export.measurements import UNIT_CM2, area_from_pixel_count, lung_area, lung_fraction
 from core.review.lung_sides import pixels_per_side, side_layout
+from core.review.quality_flags import images_that_teach_most
 from core.review.status import status_after_edit
 from core.segment.resegment import unreviewed_keys
 from core.store import AnnotationStore, StoreConflict, StoreError, image_ref
@@ -37,6 +38,8 @@ from .panels.overlay_panel import OverlayPanel
 from .panels.problems_panel import ProblemsPanel
 from .canvas.qimage import gray_to_qimage
 from .panels.review_panel import ReviewPanel
+from .mask_quality_link import MaskQualityLink
+from .services.precompute import PrecomputeQueue
 from .services.segmentation_service import SegmentationService
 from .services.settings import Settings
 from .dialogs.settings_dialog import SettingsDialog
@@ -112,6 +115,8 @@ class MainWindow(QMainWindow):
         self.studies = StudyService(self)
         self.segmentation = SegmentationService(loaded_model, self)
         self.masks = MaskController(self.canvas, self.document, self.segmentation, self.status.message, self)
+        self.precompute = PrecomputeQueue(self.segmentation, self.store, self)  # masks ready before they are opened
+        self.quality = MaskQualityLink(self)
         self.tools, self.prompts = self.masks.tools, self.masks.prompts
         self.pacs = PacsLink(self)  # Open from PACS, PACS settings, Send to PACS, the listener
         self._connect()
@@ -273,6 +278,8 @@ class MainWindow(QMainWindow):
                 self.worklist.add_record(record)
         except StoreError as error:
             self.problems.add_problem("annotation store", str(error))
+        self.quality.refresh_all()
+        self.precompute.enqueue(self.worklist.keys())  # masks of another model (or none yet) are redone in the background
 
     # -- opening --------------------------------------------------------------------------------
     def open_dialog(self, folder: bool) -> None:
@@ -308,6 +315,7 @@ class MainWindow(QMainWindow):
             self.worklist.select(record.key)
             if self.document.key != record.key and self._opening_key != record.key:
                 self.open_key(record.key)
+        self.precompute.enqueue([record.key])
 
     def _on_import_finished(self, batch: int) -> None:
         if batch == self._activate_batch:
@@ -323,6 +331,7 @@ class MainWindow(QMainWindow):
         if record is None:
             return
         self.segmentation.cancel_pending()
+        self.precompute.opened(key)  # the reader's image jumps the background queue
         self.masks.clear_prompts()
         self._opening_key = key
         self.status.message(f"Opening {record.display_name}…")
@@ -348,12 +357,15 @@ class MainWindow(QMainWindow):
         self.overlay_panel.set_provenance(None, "")
         if record is not None:
             self.review.show_status(record.status, record.note, record.reader)
+            self.review.show_quality(self.quality.current(key))
             self.worklist.select(key, emit=False)
         self.review.set_enabled(True)
         self.setWindowTitle(f"{opened.study.display_name} — AdaQAT Viewer")
         self.image_shown.emit(key)
         try:
             has_mask = record is not None and self.document.load_stored_mask()
+            if has_mask and self.precompute.is_stale(key):
+                has_mask = False  # an unreviewed automatic mask of another model: redo it with the active one
         except StoreError as error:
             self.status.message(str(error))
             has_mask = False
@@ -520,6 +532,8 @@ class MainWindow(QMainWindow):
     def _on_model_ready(self, info) -> None:
         precision = "INT8" if info.precision == "int8" else info.precision.upper()
         self.status.model.setText(f"Model: {info.name} {info.version} · {precision}")
+        if self.segmentation.loaded_model is not None and self.segmentation.loaded_model.info is info:
+            self.precompute.set_model(self.segmentation.loaded_model, info)  # a new model: its masks, in the background
 
     def _on_model_failed(self, message: str) -> None:
         self.status.model.setText("Model: unavailable")
@@ -583,6 +597,10 @@ class MainWindow(QMainWindow):
 
             self.training = training_dialog.TrainingDialog(lambda: self.store, self.settings, self)
             self.training.model_chosen.connect(self.activate_model)
+        try:
+            self.training.show_teaching_images(images_that_teach_most(self.store))
+        except StoreError:
+            pass  # the dialog's own count line reports an unreadable store
         self.training.show()
         self.training.raise_()
         self.training.activateWindow()
@@ -624,6 +642,7 @@ class MainWindow(QMainWindow):
             return
         for line in report.failed:
             self.problems.add_problem("re-segmentation", line)
+        self.quality.refresh_all()
         self.status.message(report.summary())
         doc = self.document
         record = self.store.get_image(doc.key) if doc.key is not None else None
@@ -650,6 +669,7 @@ class MainWindow(QMainWindow):
         if self._store_problem:
             self.problems.add_problem("annotation store", self._store_problem)
         self.document.store = self.store
+        self.precompute.set_store(self.store)
         self.worklist.clear()
         self._populate_from_store()
         self._update_enabled()
@@ -682,6 +702,7 @@ class MainWindow(QMainWindow):
         self.studies.shutdown()
         self.segmentation.shutdown()
         self.pacs.shutdown()  # the listener's segmenter writes to the store: stop it before the store closes
+        self.precompute.shutdown()  # waits for the image in progress, which may be saving to the store
         if self.document.key is not None:
             log.info("closing with image %s open", image_ref(self.document.key))
         self.store.close()

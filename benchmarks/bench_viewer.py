@@ -214,11 +214,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--launches", type=int, default=3, help="fresh processes for launch -> window / first mask")
     parser.add_argument("--json-out", type=Path, default=ROOT / "benchmarks" / "results" / "viewer.json")
+    parser.add_argument("--precompute", type=int, nargs="?", const=20, default=None, metavar="N",
+                        help="only the masks-ready-in-advance measure: a folder of N (20) images (viewer_precompute.py)")
     parser.add_argument("--launch-child", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.launch_child:
         return launch_child(args.launch_child, args.store)
+    if args.precompute:
+        return precompute_main(args)
     path = args.file or shared_data_dir() / "dicom" / "RG1_UNCR.dcm"
     launches = launch(path, args.launches)
     result = run(path, args.runs)
@@ -253,6 +257,23 @@ def main() -> int:
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"written {args.json_out}")
+    return 0
+
+
+def precompute_main(args) -> int:
+    """``--precompute``: the background-pass measure alone, written to its own JSON."""
+    from PySide6.QtWidgets import QApplication
+
+    from benchmarks.viewer_precompute import precompute_session, print_precompute
+
+    app = QApplication.instance() or QApplication([])
+    result = precompute_session(app, shared_data_dir(), args.precompute, StallMeter, wait_for)
+    result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
+    print_precompute(result)
+    out = args.json_out.with_name("viewer_precompute.json") if args.json_out.name == "viewer.json" else args.json_out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(f"written {out}")
     return 0
 
 

@@ -94,7 +94,7 @@ def test_a_schema_1_store_is_migrated_and_its_records_claimed_by_their_images(tm
         assert impostor.key != V1_UID and impostor.status == "unreviewed" and not impostor.has_mask
         assert impostor.warning
     with sqlite3.connect(root / "annotations.sqlite") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     with AnnotationStore(root) as store:  # claimed once: the next open finds the records by content
         assert store.register_image(load_study(images / "a.dcm")).key == V1_UID
         assert len(store.list_images()) == 3

@@ -325,6 +325,20 @@ class TrainingDialog(QDialog):
             self.start_button.setEnabled(self.count >= MIN_IMAGES)
         return self.count
 
+    def show_teaching_images(self, images: list[tuple[str, object]]) -> None:
+        """Below the count: uncorrected images whose correction would teach the model most (least confident first)."""
+        if not hasattr(self, "teach_label"):
+            self.teach_label = QLabel()
+            self.teach_label.setObjectName("teachLabel")
+            self.teach_label.setWordWrap(True)
+            layout = self.layout()
+            layout.insertWidget(layout.indexOf(self.count_label) + 1, self.teach_label)
+        lines = [f"{name} (confidence {quality.confidence:.2f}{', ' + quality.summary if quality.summary else ''})"
+                 for name, quality in images]
+        self.teach_label.setText("Correcting these unreviewed images first would teach the model most:\n• "
+                                 + "\n• ".join(lines) if lines else "")
+        self.teach_label.setVisible(bool(lines))
+
     def too_few_message(self) -> str:
         have = "no reviewed image" if self.count == 0 else f"only {self.count} reviewed image" + ("s" if self.count > 1 else "")
         return (f"Fine-tuning needs at least {MIN_IMAGES} reviewed images (accepted or corrected, with a mask); "

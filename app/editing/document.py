@@ -100,7 +100,7 @@ class ImageDocument(QObject):
         return self.mask
 
     # -- changes --------------------------------------------------------------------------------
-    def accept_model_mask(self, mask: np.ndarray, model: ModelInfo) -> bool:
+    def accept_model_mask(self, mask: np.ndarray, model: ModelInfo, quality=None) -> bool:
         """An automatic result: saved only if nobody has worked on the image (store rule).
 
         Returns False (and keeps what is shown) when a person's mask or review already exists.
@@ -108,7 +108,7 @@ class ImageDocument(QObject):
         saved = True
         if self.store is not None and self.key is not None:
             try:
-                saved = self.store.save_model_mask_if_unreviewed(self.key, mask, model, self.reader)
+                saved = self.store.save_model_mask_if_unreviewed(self.key, mask, model, self.reader, quality=quality)
                 if saved:
                     self.base_version = self.store.own_version(self.key)
             except StoreError as error:

@@ -76,7 +76,7 @@ class MaskController(QObject):
         if key != self.document.key:
             return
         if kind == "auto":
-            if not self.document.accept_model_mask(result.mask, result.model):
+            if not self.document.accept_model_mask(result.mask, result.model, getattr(result, "quality", None)):
                 self.notify("Kept the reviewed/edited mask; the automatic result was not saved")
                 return
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
@@ -17,6 +19,8 @@ class ReviewPanel(QWidget):
         self.status_label = QLabel()
         self.reader_label = QLabel()
         self.reader_label.setStyleSheet("color: #9a9a9a;")
+        self.quality_label = QLabel()  # the mask's confidence and quality flags with their reasons
+        self.quality_label.setWordWrap(True)
         self.note = QLineEdit(placeholderText="Note (optional)")
         self.accept_button = QPushButton("Accept")
         self.correct_button = QPushButton("Corrected")
@@ -49,6 +53,7 @@ class ReviewPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.quality_label)
         layout.addLayout(buttons)
         layout.addWidget(self.note)
         layout.addWidget(self.reader_label)
@@ -63,6 +68,21 @@ class ReviewPanel(QWidget):
         self.note.setText(note or "")
         self.reader_label.setText(f"Reader: {reader}" if reader else "")
 
+    def show_quality(self, quality) -> None:
+        """The shown mask's ``MaskQuality`` (confidence, flags and why), or nothing (None)."""
+        self.quality_label.setText(quality_html(quality))
+
     def set_enabled(self, enabled: bool) -> None:
         for widget in (self.accept_button, self.correct_button, self.reject_button, self.note):
             widget.setEnabled(enabled)
+
+
+def quality_html(quality) -> str:
+    if quality is None:
+        return ""
+    text = f"<b>Confidence:</b> {quality.confidence:.2f}"
+    if not quality.flags:
+        return text + " · no quality flag"
+    reasons = "".join(f"<br><span style='color: #f0b43c;'>⚠ {escape(flag.text)}</span>: {escape(flag.reason)}"
+                      for flag in quality.flags)
+    return text + reasons

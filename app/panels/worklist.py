@@ -10,11 +10,12 @@ from datetime import datetime, timezone
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
 from core.store import ImageRecord
 
 from .worklist_filter import KEY_ROLE, SEARCH_ROLE, ReviewFilterProxy
+from .worklist_quality import CONFIDENCE_COLUMN, CONFIDENCE_ROLE, SORT_ROLE, confidence_order, fill_quality_item
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -36,10 +37,11 @@ class WorklistPanel(QWidget):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.model = QStandardItemModel(0, 2, self)
-        self.model.setHorizontalHeaderLabels(["Image", "Status"])
+        self.model = QStandardItemModel(0, 3, self)
+        self.model.setHorizontalHeaderLabels(["Image", "Status", "Confidence"])
         self.proxy = ReviewFilterProxy(self)
         self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
         self.filter = QLineEdit(placeholderText="Filter: file, status, flag, date…", clearButtonEnabled=True)
         self.filter.setToolTip("Shows the images whose file name, review status, quality flags or review date "
                                "contain the text; patient names and IDs are not searched")
@@ -54,10 +56,17 @@ class WorklistPanel(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(CONFIDENCE_COLUMN, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionsClickable(True)
+        header.sectionClicked.connect(self._on_header_clicked)
+        self.least_confident_first = QCheckBox("Least confident first")
+        self.least_confident_first.setToolTip("Sort by the masks' confidence, least first; Next unreviewed follows this order")
+        self.least_confident_first.toggled.connect(self.sort_by_confidence)
         self.view.selectionModel().currentChanged.connect(self._on_current_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.filter)
+        layout.addWidget(self.least_confident_first)
         layout.addWidget(self.view)
         self._items: dict[str, QStandardItem] = {}
         self._groups: dict[tuple, QStandardItem] = {}
@@ -79,7 +88,9 @@ class WorklistPanel(QWidget):
         status_item = QStandardItem()
         self._items[key] = name
         parent = self._dicom_parent(record) if record.kind == "dicom" else self.model.invisibleRootItem()
-        parent.appendRow([name, status_item])
+        quality_item = QStandardItem()
+        fill_quality_item(quality_item, None)
+        parent.appendRow([name, status_item, quality_item])
         self.set_status(key, record.status)
         name.setData(search_text(record), SEARCH_ROLE)  # after set_status: the stored review date, not today
         if record.kind == "dicom":
@@ -165,9 +176,58 @@ class WorklistPanel(QWidget):
         finally:
             self._suppress = False
 
+    def set_quality(self, key: str, quality) -> None:
+        """Show a mask's confidence and flags (``MaskQuality``), or clear them (None)."""
+        item = self._items.get(str(key))
+        if item is None:
+            return
+        fill_quality_item(self._cell(item, CONFIDENCE_COLUMN), quality)
+
+    def confidence(self, key: str) -> float | None:
+        item = self._items.get(str(key))
+        value = None if item is None else self._cell(item, CONFIDENCE_COLUMN).data(CONFIDENCE_ROLE)
+        return None if value is None else float(value)
+
+    def sort_by_confidence(self, on: bool = True) -> None:
+        """Least confident first (on), or back to the import order (off)."""
+        if on:
+            self.proxy.sort(CONFIDENCE_COLUMN, Qt.SortOrder.AscendingOrder)
+        else:
+            self.proxy.sort(-1)
+        if self.least_confident_first.isChecked() != on:
+            self.least_confident_first.setChecked(on)
+
+    @property
+    def sorted_by_confidence(self) -> bool:
+        return self.proxy.sortColumn() == CONFIDENCE_COLUMN
+
+    def review_order(self) -> list[str]:
+        """Image keys in the order "Next unreviewed" walks: by confidence when sorted so, else list order."""
+        if self.sorted_by_confidence:
+            descending = self.proxy.sortOrder() == Qt.SortOrder.DescendingOrder
+            return confidence_order(self.keys(), self.confidence, descending)
+        return self.keys()
+
+    def _on_header_clicked(self, column: int) -> None:
+        if column == CONFIDENCE_COLUMN:
+            if self.sorted_by_confidence and self.proxy.sortOrder() == Qt.SortOrder.AscendingOrder:
+                self.proxy.sort(CONFIDENCE_COLUMN, Qt.SortOrder.DescendingOrder)
+            else:
+                self.sort_by_confidence(True)
+        else:
+            self.sort_by_confidence(False)
+
+    def _cell(self, item: QStandardItem, column: int) -> QStandardItem:
+        parent = item.parent()
+        cell = parent.child(item.row(), column) if parent else self.model.item(item.row(), column)
+        if cell is None:
+            cell = QStandardItem()
+            (parent or self.model.invisibleRootItem()).setChild(item.row(), column, cell)
+        return cell
+
     def neighbour(self, key: str | None, step: int, only_unreviewed: bool) -> str | None:
-        """The next (step=1) or previous (step=-1) image after ``key`` in list order, wrapping around."""
-        keys = self.keys()
+        """The next (step=1) or previous (step=-1) image after ``key`` in review order, wrapping around."""
+        keys = self.review_order()
         if not keys:
             return None
         start = keys.index(key) if key in keys else (-1 if step > 0 else len(keys))

@@ -50,6 +50,11 @@ class SegmentationService(QObject):
         return self._worker.last_run_thread
 
     @property
+    def loaded_model(self):
+        """The loaded model (core LoadedModel) once ``model_ready`` has fired; shared read-only with other threads."""
+        return self._worker.loaded
+
+    @property
     def busy(self) -> bool:
         return bool(self._pending)
 

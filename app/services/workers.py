@@ -130,6 +130,7 @@ class SegmentWorker(QObject):
         self._latest = latest
         self._loaded = loaded
         self._predictor = None
+        self.loaded = None
         self._encoded_key: str | None = None
         self.last_run_thread: int | None = None  # thread id of the last model run (tests check it is not the GUI's)
         self.cancel_resegment = threading.Event()  # set from the GUI thread
@@ -148,6 +149,7 @@ class SegmentWorker(QObject):
                 device = "cpu"
             loaded = self._loaded if self._loaded is not None else load_model(name, device)
             self._predictor = Predictor(loaded, device=device)
+            self.loaded = loaded  # shared, read-only, with the background mask pass
             self._encoded_key = None
         except Exception as error:  # ModelLoadError, OSError, torch errors: all shown as one line
             log.warning("model load failed: %s", type(error).__name__)
@@ -172,7 +174,7 @@ class SegmentWorker(QObject):
                 self._encoded_key = key
             if request < self._latest.value:
                 return
-            result = self._predictor.predict(**(prompts or {}))
+            result = self._predictor.predict(**(prompts or {}), assess=prompts is None)  # confidence with every automatic mask
         except Exception as error:  # keep the thread alive whatever the model does
             log.warning("segmentation failed: %s", type(error).__name__)
             self.failed.emit(request, key, " ".join(str(error).split()) or type(error).__name__)

@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="DICOM/PNG/JPEG files or folders (recursive)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the mask PNGs (0 background, 255 lung)")
     parser.add_argument("--model", default=None, help="model name or path (default: the active model; the bundled one on a fresh install)")
-    parser.add_argument("--json", action="store_true", help="print one JSON line per image")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line per image (with the mask's confidence and quality flags)")
     add_runtime_options(parser)
     parser.set_defaults(run=run)
 
@@ -61,7 +62,7 @@ def run(args) -> int:
             continue
         for warning in study.warnings:
             say("warning", f"{path}: {warning}")
-        result = predictor.segment(model_gray(study))
+        result = predictor.segment(model_gray(study), assess=args.json)  # confidence and flags for the JSON
         out_path = outputs[path]
         try:
             export_mask_png(result.mask, out_path)
@@ -77,6 +78,7 @@ def run(args) -> int:
                 "seconds": round(time.perf_counter() - start, 4),
                 "model": result.model.label,
                 "runtime": loaded.runtime,
+                **(result.quality.as_dict() if result.quality is not None else {}),
             }
             if hasattr(loaded.module, "activation_bits"):  # the ONNX Runtime form: 7 or 8 bits by CPU
                 record["activation_bits"] = loaded.module.activation_bits

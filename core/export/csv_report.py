@@ -42,6 +42,8 @@ COLUMNS = (
     "sides",
     "lung_fraction",
     "model",
+    "confidence",
+    "quality_flags",
 )
 AREA_COLUMNS = tuple(column for column in COLUMNS if column.startswith("lung_area"))
 
@@ -50,6 +52,7 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
     """The report's rows, in display order. ``model`` is the model behind the current mask: the
     revision's own model for model/prompt masks, else the model the first mask came from."""
     rows = []
+    qualities = store.latest_qualities()  # confidence and flags of automatic masks (core.review.quality_flags)
     for image in store.list_images():
         revision = store.latest_revision(image.key) if image.has_mask else None
         areas = dict.fromkeys(AREA_COLUMNS, "")
@@ -75,9 +78,20 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
                 "sides": sides,
                 "lung_fraction": fraction,
                 "model": model,
+                **_quality_cells(qualities.get(image.key)),
             }
         )
     return rows
+
+
+def _quality_cells(stored: tuple[float, str] | None) -> dict[str, str]:
+    """The current mask's confidence and its flags ("; "-separated), empty for a reader's own mask."""
+    if stored is None:
+        return {"confidence": "", "quality_flags": ""}
+    from ..review.quality_flags import MaskQuality
+
+    quality = MaskQuality.from_stored(*stored)
+    return {"confidence": f"{quality.confidence:.3f}", "quality_flags": "; ".join(f.text for f in quality.flags)}
 
 
 def _areas(side: str, count: int | None, spacing) -> dict[str, str]:

@@ -67,6 +67,7 @@ def export_dicom_seg(
     *,
     mask_source: str = "model",
     with_union: bool = False,
+    quality=None,
 ) -> Path:
     """Write a binary DICOM SEG of ``mask`` (anything > 0 is lung) for the image at ``source_dicom_path``.
 
@@ -74,6 +75,8 @@ def export_dicom_seg(
     "model" gives algorithm type AUTOMATIC, the others SEMIAUTOMATIC (MANUAL if ``model`` is None).
     ``reader`` becomes the Content Creator's Name. ``out_path`` may be a folder, in which case the
     file is ``<source stem>_seg.dcm`` inside it. Returns the path written. Raises ``ExportError``.
+    ``quality`` (``core.review.quality_flags.MaskQuality`` of an automatic mask) is written as a note
+    (Image Comments) and as algorithm parameters, so a PACS reader sees the confidence and the flags.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -93,6 +96,9 @@ def export_dicom_seg(
         parameters = {"precision": str(model.precision)}
         if model.weights_sha256:
             parameters["weights_sha256"] = str(model.weights_sha256)[:16]
+        if quality is not None:
+            parameters["confidence"] = f"{quality.confidence:.3f}"
+            parameters["quality_flags"] = quality.summary or "none"
         identification = hd.AlgorithmIdentificationSequence(
             name=str(model.name)[:64],
             family=codes.DCM.ArtificialIntelligence,
@@ -138,6 +144,8 @@ def export_dicom_seg(
                 omit_empty_frames=False,
             )
             _drop_unreadable_pixel_measures(seg)
+            if quality is not None:
+                seg.ImageComments = quality_note(quality)
             buffer = io.BytesIO()
             seg.save_as(buffer, enforce_file_format=True)
     except ExportError:
@@ -256,3 +264,13 @@ def _drop_unreadable_pixel_measures(seg) -> None:
     measures = shared.get("PixelMeasuresSequence")
     if measures and "SliceThickness" not in measures[0]:
         del shared.PixelMeasuresSequence
+
+
+def quality_note(quality) -> str:
+    """The SEG's note: confidence and each quality flag with its reason (Image Comments, LT)."""
+    note = f"Automatic mask confidence {quality.confidence:.2f}"
+    if quality.flags:
+        note += ". Quality flags: " + "; ".join(f"{flag.text} ({flag.reason})" for flag in quality.flags)
+    else:
+        note += ". No quality flag"
+    return note[:10240]

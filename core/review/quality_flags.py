@@ -85,3 +85,15 @@ def assess(confidence: float, features: dict[str, float], thresholds: dict) -> M
             f"confidence {confidence:.2f}: the model's own estimate, its uncertain border and its answer to "
             "a slightly smaller prompt disagree with a clean mask")))
     return MaskQuality(float(confidence), tuple(flags))
+
+
+def images_that_teach_most(store, limit: int = 5) -> list[tuple[str, MaskQuality]]:
+    """Unreviewed images with an automatic mask, least confident first: (display name, quality).
+
+    The masks the model is least sure of are the ones it most often gets wrong, so a reader's
+    correction of them carries the most new information for a fine-tune.
+    """
+    qualities = store.latest_qualities()
+    names = {record.key: record.display_name for record in store.list_images() if record.status == "unreviewed"}
+    ranked = sorted((MaskQuality.from_stored(*qualities[key]), key) for key in names if key in qualities)
+    return [(names[key], quality) for quality, key in ranked[:limit]]

@@ -49,8 +49,8 @@ def resegment_unreviewed(store: AnnotationStore, predictor, keys: list[str] | No
             continue
         try:
             predictor.set_image(model_gray(load_study(record.path)))
-            result = predictor.predict()
-            saved = store.save_model_mask_if_unreviewed(key, result.mask, result.model)
+            result = predictor.predict(assess=True)
+            saved = store.save_model_mask_if_unreviewed(key, result.mask, result.model, quality=result.quality)
         except (StudyReadError, StoreError) as error:
             report.failed.append(str(error))
             continue

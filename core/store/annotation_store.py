@@ -493,15 +493,30 @@ class AnnotationStore:
         return revision
 
     def save_model_mask_if_unreviewed(
-        self, key: str, mask: np.ndarray, model: ModelInfo, reader: str | None = None
+        self, key: str, mask: np.ndarray, model: ModelInfo, reader: str | None = None, quality=None
     ) -> bool:
         """Save an automatic-run mask unless a person already worked on this image; returns whether it saved.
 
         Refuses (returns False) when the image has a review status other than "unreviewed" or any
         human revision (an edit, or a mask the reader made by prompting the model), so a batch run
         never overwrites reviewed or human-made masks. Check and write are one transaction.
+        ``quality`` (``core.review.quality_flags.MaskQuality``) is stored with the revision.
         """
-        return self._save(key, mask, source="model", reader=reader, model=model, only_if_automatic_allowed=True) is not None
+        return self._save(key, mask, source="model", reader=reader, model=model, only_if_automatic_allowed=True,
+                          quality=quality) is not None
+
+    def latest_qualities(self, key: str | None = None) -> dict[str, tuple[float, str]]:
+        """{image key: (confidence, flags JSON)} of images (or ``key``) whose latest mask has a stored quality."""
+        sql = """
+            SELECT r.image_key, q.confidence, q.flags FROM revisions r JOIN mask_quality q ON q.revision_id = r.id
+            WHERE r.id = (SELECT MAX(id) FROM revisions WHERE image_key = r.image_key)
+        """ + ("" if key is None else " AND r.image_key = ?")
+        with self._lock:
+            try:
+                rows = self._db().execute(sql, () if key is None else (key,)).fetchall()
+            except sqlite3.Error as error:
+                raise StoreError(f"could not read the annotation database: {_db_reason(error)}") from None
+        return {row[0]: (float(row[1]), str(row[2])) for row in rows}
 
     def _save(
         self,
@@ -512,6 +527,7 @@ class AnnotationStore:
         reader: str | None,
         model: ModelInfo | None,
         only_if_automatic_allowed: bool,
+        quality=None,
         base_version: int | None = None,
     ) -> int | None:
         if source not in MASK_SOURCES:
@@ -569,6 +585,9 @@ class AnnotationStore:
                             "lung_pixels": int(np.count_nonzero(binary)),
                         },
                     )
+                    if quality is not None:
+                        conn.execute("INSERT INTO mask_quality (revision_id, confidence, flags) VALUES (?, ?, ?)",
+                                     (revision_id, min(1.0, max(0.0, float(quality.confidence))), quality.to_json()))
                     self._event(conn, "mask", key, revision_id, reader, source)
             except BaseException as error:
                 if final_path is not None:

@@ -98,7 +98,19 @@ _V2 = [
     "CREATE INDEX images_by_uid ON images(sop_uid) WHERE sop_uid != ''",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
+# Version 3: the confidence and quality flags of an automatic mask, stored with the revision they
+# describe (``core.review.quality_flags``), so a second launch sorts the worklist without the model.
+_V3 = [
+    """
+    CREATE TABLE mask_quality (
+        revision_id INTEGER PRIMARY KEY REFERENCES revisions(id),
+        confidence REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+        flags TEXT NOT NULL DEFAULT '[]'            -- JSON list of {code, reason}
+    )
+    """,
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2, 3: _V3}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
