@@ -8,6 +8,7 @@ use, or at start when results are still waiting from an earlier session, so they
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from PySide6.QtCore import QObject
@@ -83,9 +84,15 @@ class PacsLink(QObject):
         self.window.status.message(f"Received and segmented {arrival.path.name}")
 
     # -- send back ------------------------------------------------------------------------------
-    def outbox(self) -> OutboxService:
+    def outbox(self) -> OutboxService | None:
+        """The outbox service, opened on first use; None (and a status line) if its folder cannot be used."""
         if self._outbox is None:
-            self._outbox = OutboxService(self.settings.outbox_folder(), self.settings.config, self)
+            folder = self.settings.outbox_folder()
+            try:
+                self._outbox = OutboxService(folder, self.settings.config, self)
+            except (OSError, sqlite3.Error) as error:
+                self.window.status.message(f"PACS outbox {folder} cannot be opened ({error}); choose a folder you can write to")
+                return None
             self._outbox.reported.connect(self.window.status.message)
         return self._outbox
 
@@ -101,8 +108,11 @@ class PacsLink(QObject):
         document = self.window.document
         origin = document.origin
         source = origin.source if origin.source in ("model", "prompt", "edit") else "edit"
-        self.outbox().send(Path(document.path), document.mask.copy(), origin.model, document.reader, source,
-                           document.study.pixel_spacing_mm)
+        outbox = self.outbox()
+        if outbox is None:
+            return False
+        outbox.send(Path(document.path), document.mask.copy(), origin.model, document.reader, source,
+                    document.study.pixel_spacing_mm)
         return True
 
     def on_review(self, status: str) -> None:

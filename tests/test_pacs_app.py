@@ -125,3 +125,33 @@ def test_pacs_settings_defaults_are_safe_and_round_trip(qtbot, make_window, tmp_
     again = PacsSettings(window.settings).config()
     assert (again.pacs_ae, again.our_ae, again.accepted_calling_aes, again.send_on_accept) == (
         "MAINPACS", "READER1", ("MAINPACS", "CR-ROOM-2"), True)
+
+
+def test_send_with_the_pacs_down_waits_in_the_outbox_with_a_one_line_reason(qtbot, make_window, pacs_config, orthanc,
+                                                                               tmp_path):
+    window = make_window()
+    _configure(window, pacs_config, tmp_path)
+    orthanc.stop()
+    window.open_paths([shared_file("dicom", CHEST)])
+    qtbot.waitUntil(lambda: window.document.mask is not None, timeout=TIMEOUT_MS)
+    messages = []
+    assert window.pacs.send_current()  # Export > Send to PACS
+    window.pacs.outbox().reported.connect(messages.append)
+    outbox = window.pacs.outbox().outbox
+    qtbot.waitUntil(lambda: len(outbox) == 1 and outbox.pending()[0].attempts >= 1, timeout=TIMEOUT_MS)
+    reason = outbox.pending()[0].last_error
+    assert reason.startswith(f"PACS ORTHANC (127.0.0.1:{orthanc.dicom_port}): study 20040826 THORAX: not reachable")
+    qtbot.waitUntil(lambda: any("waiting in the outbox" in m for m in messages), timeout=TIMEOUT_MS)
+
+
+def test_an_outbox_folder_that_cannot_be_used_is_a_status_line(qtbot, make_window, tmp_path, loopback):
+    from app.services.pacs_settings import PacsSettings
+
+    window = make_window()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    PacsSettings(window.settings).set_outbox_folder(blocker / "outbox")
+    window.open_paths([shared_file("dicom", CHEST)])
+    qtbot.waitUntil(lambda: window.document.mask is not None, timeout=TIMEOUT_MS)
+    assert window.pacs.send_current() is False
+    assert "PACS outbox" in window.status.currentMessage() and "cannot be opened" in window.status.currentMessage()
