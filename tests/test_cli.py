@@ -25,7 +25,9 @@ def test_segment_real_dicom_writes_a_full_size_lung_mask(tmp_path):
     result = adaqat("segment", source, "--out", tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(record) == {"input", "output", "lung_fraction", "seconds", "model", "runtime", "activation_bits"}
+    assert set(record) == {"input", "output", "lung_fraction", "seconds", "model", "runtime", "activation_bits",
+                           "confidence", "flags", "flag_reasons"}
+    assert 0.0 <= record["confidence"] <= 1.0 and len(record["flags"]) == len(record["flag_reasons"])
     assert record["runtime"] == "onnxruntime"
     from core.models.onnx_activations import activation_bits_for_this_cpu
 

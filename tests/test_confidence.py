@@ -139,3 +139,50 @@ def test_model_terms_are_understood():
                 "side_ratio": 0.8, "lung_fraction": 0.3, "solidity": 0.9, "lower_border_roughness": 0.3,
                 "components": 2, "agree_inset_top_left": 0.99, "agree_inset_bottom_right": 0.99, "agree_narrow": 0.99}
     assert np.isfinite(model.predicted_log_error(features))
+
+
+def test_csv_report_and_dicom_seg_carry_the_confidence_and_flags(tmp_path, loaded_model):
+    import csv
+
+    import pydicom
+
+    from core.export import export_dicom_seg, export_review_csv
+    from core.store import AnnotationStore
+
+    source = shared_file("dicom", "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")
+    study = load_study(source)
+    mask = np.zeros((study.height, study.width), np.uint8)
+    mask[200:700, 150:450] = 255
+    quality = MaskQuality(0.31, (QualityFlag("one_lung_missing", "one side holds 3 % of the other's lung"),
+                                 QualityFlag("low_confidence", "confidence 0.31")))
+    with AnnotationStore(tmp_path / "store") as store:
+        key = store.register_image(study).key
+        store.save_model_mask_if_unreviewed(key, mask, loaded_model.info, quality=quality)
+        rows = list(csv.DictReader(export_review_csv(store, tmp_path / "r.csv").read_text("utf-8-sig").splitlines()))
+    assert rows[0]["confidence"] == "0.310" and rows[0]["quality_flags"] == "one lung missing; low confidence"
+
+    seg = pydicom.dcmread(export_dicom_seg(source, mask, tmp_path / "seg.dcm", loaded_model.info, "alice", quality=quality))
+    assert "confidence 0.31" in seg.ImageComments and "one lung missing (one side holds 3 %" in seg.ImageComments
+    parameters = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0].AlgorithmParameters
+    assert "confidence=0.310" in parameters and "one lung missing" in parameters
+    plain = pydicom.dcmread(export_dicom_seg(source, mask, tmp_path / "plain.dcm", loaded_model.info, "alice"))
+    assert "ImageComments" not in plain  # an edited mask's SEG says nothing about model confidence
+
+
+def test_images_that_teach_most_are_unreviewed_and_least_confident_first(tmp_path, loaded_model):
+    from core.review.quality_flags import images_that_teach_most
+    from core.store import AnnotationStore
+    from tests.shared_data import write_dicom
+
+    with AnnotationStore(tmp_path / "store") as store:
+        keys = []
+        for i, confidence in enumerate((0.9, 0.2, 0.6, 0.1)):
+            pixels = np.full((64, 64), 100 + i, np.uint16)
+            study = load_study(write_dicom(tmp_path / f"{i}.dcm", pixels))
+            key = store.register_image(study).key
+            store.save_model_mask_if_unreviewed(key, np.zeros((64, 64), np.uint8), loaded_model.info,
+                                                quality=MaskQuality(confidence))
+            keys.append(key)
+        store.set_review(keys[3], "accepted", "", "dr a")  # reviewed: not offered
+        ranked = images_that_teach_most(store, limit=2)
+    assert [round(q.confidence, 2) for _name, q in ranked] == [0.2, 0.6]

@@ -98,7 +98,7 @@ def export_dicom_seg(
             parameters["weights_sha256"] = str(model.weights_sha256)[:16]
         if quality is not None:
             parameters["confidence"] = f"{quality.confidence:.3f}"
-            parameters["quality_flags"] = quality.summary or "none"
+            parameters["quality_flags"] = "; ".join(f.text for f in quality.flags) or "none"
         identification = hd.AlgorithmIdentificationSequence(
             name=str(model.name)[:64],
             family=codes.DCM.ArtificialIntelligence,

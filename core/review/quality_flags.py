@@ -95,5 +95,5 @@ def images_that_teach_most(store, limit: int = 5) -> list[tuple[str, MaskQuality
     """
     qualities = store.latest_qualities()
     names = {record.key: record.display_name for record in store.list_images() if record.status == "unreviewed"}
-    ranked = sorted((MaskQuality.from_stored(*qualities[key]), key) for key in names if key in qualities)
-    return [(names[key], quality) for quality, key in ranked[:limit]]
+    ranked = sorted((qualities[key][0], key) for key in names if key in qualities)
+    return [(names[key], MaskQuality.from_stored(*qualities[key])) for _confidence, key in ranked[:limit]]

@@ -68,15 +68,20 @@ def measure(predictor, iou_prediction: float | None, low_probability: np.ndarray
     """Every raw feature of one automatic mask (``predictor`` holds the image's embedding)."""
     features = {"iou_prediction": float(iou_prediction) if iou_prediction is not None else 0.0}
     features.update(probability_margin(low_probability))
-    if variants:
-        whole = predictor._letterbox.whole_image_box()
-        maps = predictor.box_variant_probabilities([variant_box(whole, name) for name in variants])
-        main = low_probability > 0.5
-        for name, variant in zip(variants, maps):
-            features[f"agree_{name}"] = binary_dice(main, variant > 0.5)
+    features.update(measure_variants(predictor, low_probability, variants))
     shape = lung_shape(mask)
     features.update(shape.as_dict())
     return features
+
+
+def measure_variants(predictor, low_probability: np.ndarray, variants: tuple[str, ...]) -> dict[str, float]:
+    """Dice of the automatic mask with the mask of each prompt variant (low resolution, decoder only)."""
+    if not variants:
+        return {}
+    whole = predictor._letterbox.whole_image_box()
+    maps = predictor.box_variant_probabilities([variant_box(whole, name) for name in variants])
+    main = low_probability > 0.5
+    return {f"agree_{name}": binary_dice(main, variant > 0.5) for name, variant in zip(variants, maps)}
 
 
 # -- the fitted combination ------------------------------------------------------------------------
