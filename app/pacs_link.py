@@ -32,6 +32,8 @@ class PacsLink(QObject):
         self._outbox: OutboxService | None = None
         self.listener = ListenerService(window.store, self._predictor, self)
         self.listener.arrived.connect(self._on_arrived)
+        self._arrival_batches: dict[int, str] = {}  # import batch -> image key, to show its confidence once listed
+        window.studies.import_finished.connect(self._on_import_finished)
         if (self.settings.outbox_folder() / "outbox.sqlite").exists():
             self.outbox()  # retry what an earlier session could not send
         if self.settings.listen():
@@ -80,8 +82,15 @@ class PacsLink(QObject):
         if arrival.error:
             self.window.status.message(f"Received image not opened: {arrival.error}")
             return
-        self.window.studies.import_paths([str(arrival.path)])  # joins the worklist, its mask already saved
-        self.window.status.message(f"Received and segmented {arrival.path.name}")
+        batch = self.window.studies.import_paths([str(arrival.path)])  # joins the worklist, its mask already saved
+        self._arrival_batches[batch] = arrival.key
+        confidence = "" if arrival.confidence is None else f" (confidence {arrival.confidence:.2f})"
+        self.window.status.message(f"Received and segmented {arrival.path.name}{confidence}")
+
+    def _on_import_finished(self, batch: int) -> None:
+        key = self._arrival_batches.pop(batch, None)
+        if key and hasattr(self.window, "quality"):
+            self.window.quality.refresh(key)  # the worklist's confidence column, from the store
 
     # -- send back ------------------------------------------------------------------------------
     def outbox(self) -> OutboxService | None:

@@ -4,6 +4,7 @@ worklist; Accept sends the SEG when the setting says so; the listener's arrivals
 from __future__ import annotations
 
 import pydicom
+import pytest
 from PySide6.QtCore import Qt
 
 from core.pacs.config import LOCALHOST
@@ -11,7 +12,7 @@ from tests.pacs_orthanc import ORTHANC_AE, dicom_uids, free_port, loopback, orth
 from tests.shared_data import shared_file
 
 CHEST = "RG1_UNCR.dcm"
-TIMEOUT_MS = 60_000
+TIMEOUT_MS = 300_000  # generous: a loaded CI machine segments slowly; a pass is usually seconds
 
 
 def _configure(window, config, tmp_path, **changes) -> None:
@@ -92,6 +93,9 @@ def test_listener_arrivals_join_the_worklist_while_the_viewer_is_open(qtbot, mak
     qtbot.waitUntil(lambda: window.worklist.count() == 1, timeout=TIMEOUT_MS)
     [record] = window.store.list_images()
     assert window.store.latest_mask(record.key) is not None  # segmented on arrival, before anyone opened it
+    confidence, _flags = window.store.latest_qualities(record.key)[record.key]
+    qtbot.waitUntil(lambda: window.worklist.confidence(record.key) is not None, timeout=TIMEOUT_MS)
+    assert window.worklist.confidence(record.key) == pytest.approx(confidence)  # the worklist's column
 
 
 def test_pacs_settings_defaults_are_safe_and_round_trip(qtbot, make_window, tmp_path, loopback):

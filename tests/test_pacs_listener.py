@@ -31,7 +31,7 @@ def _push(orthanc, sop_uid: str) -> dict:
     return orthanc.post("/modalities/adaqat/store", {"Resources": [_orthanc_id(orthanc, sop_uid)], "Synchronous": True})
 
 
-def _wait(predicate, timeout_s: float = 60.0) -> bool:
+def _wait(predicate, timeout_s: float = 300.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
@@ -68,6 +68,9 @@ def test_pushed_chest_xray_is_stored_and_segmented_on_arrival(orthanc, receiving
     assert record is not None and record.status == "unreviewed"
     revision = store.latest_revision(arrival.key)
     assert revision.source == "model"
+    assert arrival.confidence is not None and 0.0 <= arrival.confidence <= 1.0
+    confidence, _flags = store.latest_qualities(arrival.key)[arrival.key]  # what the worklist's column shows
+    assert confidence == pytest.approx(arrival.confidence)
     mask = store.latest_mask(arrival.key)
     assert mask.shape == (record.height, record.width) and 0.05 < (mask > 0).mean() < 0.8
 
@@ -133,7 +136,7 @@ def test_adaqat_listen_receives_and_segments(orthanc, our_port, tmp_path, capsys
         assert _wait(lambda: (tmp_path / "inbox" / study_uid / f"{sop_uid}.dcm").is_file())
     finally:
         stop.set()
-        thread.join(120)
+        thread.join(900)
     assert status == [0]
     out = capsys.readouterr().out
     assert f"listening as {OUR_AE} on 127.0.0.1:{our_port}; accepting {ORTHANC_AE}" in out

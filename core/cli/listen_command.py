@@ -61,7 +61,10 @@ def run(args, stop: threading.Event | None = None, ready: threading.Event | None
             say("warning", f"{arrival.path.name}: {warning}")
         if arrival.key:
             kept = "" if arrival.saved else " (a reader's mask was kept)"
-            print(f"segmented: {arrival.path.name}: lung fraction {arrival.lung_fraction:.3f}{kept}", flush=True)
+            confidence = "" if arrival.confidence is None else f", confidence {arrival.confidence:.2f}"
+            flags = f", flagged: {', '.join(arrival.flags)}" if arrival.flags else ""
+            print(f"segmented: {arrival.path.name}: lung fraction {arrival.lung_fraction:.3f}{confidence}{flags}{kept}",
+                  flush=True)
 
     segmenter = ArrivalSegmenter(store, lambda: Predictor(loaded, device=device), on_done=report)
     listener = StorageListener(config, args.inbox, on_stored=segmenter.submit)
@@ -85,7 +88,7 @@ def run(args, stop: threading.Event | None = None, ready: threading.Event | None
         pass
     finally:
         listener.stop()
-        segmenter.stop()
+        segmenter.stop(timeout_s=None)  # what was received is segmented before we exit
         store.close()
         _restore_sigterm(previous)
     print(f"stopped: {listener.stored} image(s) received, {segmenter.done} processed", flush=True)

@@ -1,7 +1,8 @@
 """Segment every image that arrives, one at a time on a worker thread, into the annotation store.
 
 The listener's thread only stores the file and submits it here, so the PACS is never kept waiting
-on the model. The model is loaded on first use (once), in this thread. Masks are saved with
+on the model. Each mask is saved with its confidence and quality flags, like the viewer's own
+automatic masks, so the worklist's confidence column covers arrivals too. The model is loaded on first use (once), in this thread. Masks are saved with
 ``save_model_mask_if_unreviewed``: an image re-sent after a reader worked on it keeps the reader's
 mask. A file the product does not open (damaged, not a radiograph) is reported, one line, and
 skipped; one it opens with a warning (a body part that is not the chest) is segmented like in the
@@ -32,6 +33,8 @@ class Arrival:
     saved: bool = False  # False: failed, or a reader's mask was kept
     error: str = ""
     warnings: tuple[str, ...] = ()  # the loader's (e.g. "body part 'HAND' is not a chest; ... check the mask")
+    confidence: float | None = None  # the mask's confidence (0-1), stored with it for the worklist
+    flags: tuple[str, ...] = ()  # quality flags raised on the mask (short texts)
 
 
 class ArrivalSegmenter:
@@ -51,8 +54,8 @@ class ArrivalSegmenter:
     def submit(self, path: Path) -> None:
         self._queue.put(Path(path))
 
-    def stop(self, timeout_s: float = 60.0) -> None:
-        """Finish what was submitted, then stop."""
+    def stop(self, timeout_s: float | None = 60.0) -> None:
+        """Finish what was submitted, then stop (waits at most ``timeout_s``; None: until done)."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout_s)
@@ -93,9 +96,12 @@ class ArrivalSegmenter:
                     return Arrival(path, record.key, error=f"{path.name}: stored, not segmented: the model is not "
                                    f"available ({error}); open it to segment it")
             self._predictor.set_image(model_gray(study))
-            result = self._predictor.predict()
-            saved = self.store.save_model_mask_if_unreviewed(record.key, result.mask, result.model)
+            result = self._predictor.predict(assess=True)  # with its confidence and flags, as the worklist shows
+            saved = self.store.save_model_mask_if_unreviewed(record.key, result.mask, result.model, quality=result.quality)
         except StoreError as error:
             return Arrival(path, error=f"{path.name}: {error}")
         log.info("arrival %s segmented (lung fraction %.3f)", image_ref(record.key), result.lung_fraction)
-        return Arrival(path, record.key, result.lung_fraction, saved, warnings=tuple(study.warnings))
+        quality = result.quality
+        return Arrival(path, record.key, result.lung_fraction, saved, warnings=tuple(study.warnings),
+                       confidence=None if quality is None else float(quality.confidence),
+                       flags=() if quality is None else tuple(flag.text for flag in quality.flags))
