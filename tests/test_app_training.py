@@ -146,6 +146,8 @@ def test_fine_tune_from_the_viewer_then_use_the_better_model(qtbot, viewer_setti
     result = dialog.result_label.text()
     assert "current model Dice" in result and "new model Dice" in result and "Wilcoxon" in result
     assert "The new model is better" in result
+    expected = dialog.expected_label.text()  # the plan's promise (selection images), then the real gain
+    assert expected.startswith("expected ") and "Dice on the" in expected and "real " in expected
     assert (out_dir / "training-log.txt").is_file()
     assert "Traceback" not in visible_text(dialog)
     assert dialog.use_button.isVisible() and dialog.close_button.isEnabled()

@@ -55,6 +55,8 @@ from ..services.training_process import (
 )
 
 MIN_IMAGES = 2
+EXPECTED_PENDING = ("shown after stage 1 (the gain on the images set aside to choose the epoch), then the real "
+                    "gain on the held-out images")
 DEFAULT_BUDGET_MIN = 15
 RESUME_KEY = "training/resume_dir"  # a cancelled run that "Resume" continues, across viewer sessions
 LOG_FILE = "training-log.txt"
@@ -232,6 +234,10 @@ class TrainingDialog(QDialog):
         self.estimate_label.setWordWrap(True)
         form.addRow("Continues from:", self.base_label)
         form.addRow("Estimate:", self.estimate_label)
+        self.expected_label = QLabel(EXPECTED_PENDING)
+        self.expected_label.setObjectName("expectedLabel")
+        self.expected_label.setWordWrap(True)
+        form.addRow("Expected gain:", self.expected_label)
         self.options = options
         self._show_base_model()
 
@@ -452,6 +458,7 @@ class TrainingDialog(QDialog):
         self.result_label.hide()
         self.keep_button.hide()
         self._not_better_path = None
+        self.expected_label.setText(EXPECTED_PENDING)
         self.bar.setRange(0, 0)  # busy until the engine reports steps
         self.detail_label.setText(" ")
         self.stage_label.setText("Starting the training engine…")
@@ -478,6 +485,8 @@ class TrainingDialog(QDialog):
 
     def _on_progress(self, event) -> None:
         self.events.append(event)
+        if event.message and event.message.startswith("expected gain:"):
+            self.expected_label.setText(event.message.split(":", 1)[1].strip().split(" (")[0])
         if event.message:
             prefix = STAGE_PREFIX.get(event.stage, "")
             self.append_log(f"{prefix}{event.message}")
@@ -579,6 +588,10 @@ class TrainingDialog(QDialog):
         self.bar.setValue(1)
         new_dice = outcome.comparison["new_model"]["dice_mean"]
         self.detail_label.setText(f"Held-out Dice of the new model: {new_dice:.4f}")
+        real = outcome.comparison.get("dice_difference_mean")
+        if isinstance(real, float):
+            self.expected_label.setText(f"expected {self.expected_label.text()}; real {real:+.4f} Dice on "
+                                        f"{outcome.comparison['images']} held-out images")
         if outcome.better:
             self.result_path = path
             self._show_result(f"{text}\nThe new model is better. “Use this model” makes it the active model:\n{path}", "ok")

@@ -65,7 +65,15 @@ def add_parser(sub) -> None:
     parser.add_argument("--qat-policy", choices=QAT_POLICIES, default=TrainConfig.qat_policy)
     parser.add_argument("--qat-epochs", type=int, default=TrainConfig.qat_epochs)
     parser.add_argument("--qat-lr", type=float, default=TrainConfig.qat_lr)
-    parser.add_argument("--auto-prompt-probability", type=float, default=TrainConfig.auto_prompt_probability)
+    parser.add_argument("--auto-prompt-probability", type=float, default=None,
+                        help=f"share of training prompts that are the automatic whole-image box (default "
+                             f"{TrainConfig.auto_prompt_probability}; per profile when continuing)")
+    parser.add_argument("--border-weight", type=float, default=None, metavar="W",
+                        help="continuing profiles: BCE near the lung border counts 1 + W times (the clinic's "
+                             "rule lives at the border); default per profile")
+    parser.add_argument("--shift-cells", type=int, default=None, metavar="N",
+                        help="continuing profiles: translate cached features by up to N cells (4 px each at 256 px) "
+                             "per epoch, a free augmentation; default per profile")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--opacity-augment", type=float, default=TrainConfig.opacity_augment, metavar="P",
                         help="chance per augmented image of a simulated basal opacity (consolidation, effusion); "
@@ -99,7 +107,10 @@ def config_from_args(args, device: str) -> TrainConfig:
         stages=args.stages,
         device=device,
         seed=args.seed,
-        auto_prompt_probability=args.auto_prompt_probability,
+        auto_prompt_probability=(TrainConfig.auto_prompt_probability if args.auto_prompt_probability is None
+                                 else args.auto_prompt_probability),
+        border_weight=args.border_weight or 0.0,
+        shift_cells=args.shift_cells or 0,
         augment=not args.no_augment,
         opacity_augment=args.opacity_augment,
         max_train_images=args.max_train_images,
@@ -114,7 +125,9 @@ def config_from_args(args, device: str) -> TrainConfig:
         from_model=args.from_model,
         profile=args.profile,
     )
-    apply_profile_defaults(config, batch_size_given=args.batch_size is not None)
+    given = {name for name in ("batch_size", "border_weight", "auto_prompt_probability", "shift_cells")
+             if getattr(args, name) is not None}
+    apply_profile_defaults(config, frozenset(given))
     if args.lr_adapter is not None:
         config.stage1.lr_adapter = args.lr_adapter
     if args.lr_base is not None:

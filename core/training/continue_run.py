@@ -42,7 +42,7 @@ from .parent import ParentModel, load_parent, trainable_float_model
 from .pipeline import augment_config_of
 from .progress import ProgressEvent
 from .prompt_decoder import PromptDecoder
-from .run_plan import ENCODER_EXPORT_S, EXPORT_S, SLACK, FastPlan, Measurements, plan_fast_run, training_epochs
+from .run_plan import ENCODER_EXPORT_S, EXPORT_S, SLACK, TAIL_VIEW_SHARE, VIEW_SHARE, FastPlan, Measurements, plan_fast_run, training_epochs
 from .stage1 import adalora_hooks, effective_ranks
 from .stage2 import prepare_qat, remove_fake_quant
 
@@ -236,6 +236,12 @@ def heldout_about(run: FastRun, data_path) -> dict:
     return {"data": data, "heldout": run.heldout_source, "scored": len(run.heldout)}
 
 
+def view_share(config) -> float:
+    """The share of the flexible time spent on encoding augmented views (kept per profile: the profiles'
+    step costs differ ~3x, the view cost does not)."""
+    return TAIL_VIEW_SHARE if continued_profile(config) == "tail" else VIEW_SHARE
+
+
 def export_seconds(config) -> float:
     return EXPORT_S + (ENCODER_EXPORT_S if continued_profile(config) == "tail" else 0.0)
 
@@ -259,7 +265,7 @@ def estimate(data_path, config, progress=None) -> FastPlan:
         scored = min(scored, max(MIN_SCORED, int(scoring_seconds(config) // max(m.eval_s_per_image, 1e-6))))
     return plan_fast_run(m, len(run.data.train), len(run.selection), scored, config.batch_size,
                          config.time_budget_s, default_epochs=config.epochs, default_qat_epochs=config.qat_epochs,
-                         export_s=export_seconds(config))
+                         export_s=export_seconds(config), view_share=view_share(config))
 
 
 def continue_training(data_path, out_dir, config, progress=None, cancel=None) -> dict[str, Path]:
@@ -282,7 +288,7 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     plan = plan_fast_run(measured, len(run.data.train),
                          len(run.selection), len(run.heldout), config.batch_size, config.time_budget_s,
                          default_epochs=config.epochs, default_qat_epochs=config.qat_epochs,
-                         export_s=export_seconds(config))
+                         export_s=export_seconds(config), view_share=view_share(config))
     run.say(plan.describe())
     if not plan.fits:
         raise ValueError(plan.shortfall_message(len(run.data.train)))
@@ -292,8 +298,9 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
                               augment_config=augment_config_of(config))
     run.say(f"{len(train_cache)} training view(s) encoded in {train_cache.seconds:.0f} s "
             f"({train_cache.nbytes / 2**20:.0f} MiB cached)")
-    del run.loaded  # the INT8 parent is no longer needed: its float twin trains
-    train_set = CachedEmbeddingDataset(train_cache, True, config.seed, config.auto_prompt_probability)
+    del run.loaded, encode  # the INT8 parent is no longer needed: its float twin trains
+    train_set = CachedEmbeddingDataset(train_cache, True, config.seed, config.auto_prompt_probability,
+                                       config.border_weight, config.shift_cells)
     val_set = CachedEmbeddingDataset(val_cache, False)
     # the plan was made from a few steps at the start; the machine's load may have changed since
     training_end = run.started + config.time_budget_s * (1 - SLACK) - plan.phases_s["export and final check"] \
@@ -301,6 +308,7 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     planned = plan.to_json()
     replanned = replan(run, plan, decoder, val_cache, len(train_cache), training_end)
     stage1 = train_stage1(run, decoder, train_set, val_set, plan, stage1_deadline(plan, training_end))
+    run.say(expected_gain_message(stage1, len(run.selection), run.selection_source))
     if training_end is not None:  # stage 2 gets what stage 1 left, at the step time stage 1 showed
         plan.stage2_epochs = stage2_epochs_left(plan, stage1, training_end, len(train_cache))
         replanned["stage2_epochs"] = plan.stage2_epochs
@@ -309,6 +317,7 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     card["parameters"] = {"trainable": stage1["trainable_parameters"],
                           "total_with_adapters": sum(p.numel() for p in segmenter.parameters())
                           + stage1["total_parameters"] - sum(p.numel() for p in decoder.parameters())}
+    del train_set, val_set, train_cache, val_cache  # freed before the export and the final check (peak memory)
     model_dir = export_int8_model_dir(segmenter, out_dir / INT8_DIR, card, qat_policy_of(run.parent))
     # the viewer runs it in ONNX Runtime, as the parent; the encoder graph is the parent's (same values)
     parent_dir = Path(run.parent.path)
@@ -338,6 +347,17 @@ def replan(run: FastRun, plan: FastPlan, decoder: PromptDecoder, val_cache, trai
             f"({measured.stage1_step_s:.2f} / {measured.stage2_step_s:.2f} s per step)")
     return {"training_s": round(left, 1), "stage1_epochs": plan.stage1_epochs, "stage2_epochs": plan.stage2_epochs,
             "stage1_step_s": measured.stage1_step_s, "stage2_step_s": measured.stage2_step_s}
+
+
+EXPECTED_GAIN_PREFIX = "expected gain"
+
+
+def expected_gain_message(stage1: dict, selection_images: int, selection_source: str) -> str:
+    """What stage 1 promises, before the held-out check says what it delivered: the gain on the images
+    that chose the epoch (optimistic: they chose it)."""
+    gain = stage1["best_val_dice"] - stage1["val_dice_before"]
+    return (f"{EXPECTED_GAIN_PREFIX}: {gain:+.4f} Dice on the {selection_images} selection image(s) "
+            f"({selection_source}; the held-out comparison at the end gives the real gain)")
 
 
 def stage1_deadline(plan: FastPlan, training_end: float | None) -> float | None:

@@ -86,11 +86,39 @@ def build_cache(encode: Callable[[torch.Tensor], torch.Tensor], examples: list[E
     return EmbeddingCache(torch.cat(embeddings), torch.stack(masks), regions, ids, time.perf_counter() - started)
 
 
-class CachedEmbeddingDataset(Dataset):
-    """Items shaped like ``SegmentationDataset``'s, with the embedding in place of the image."""
+def shifted(features: torch.Tensor, mask: torch.Tensor, dy: int, dx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and mask translated by (dy, dx) feature cells: the encoder's features move with the
+    image (convolutions and windowed attention with relative biases), so this is an augmentation that
+    costs nothing on a cache. Cells shifted in repeat the edge; mask pixels shifted in are "ignore"."""
+    grid = features.dim() == 2  # (tokens, C) of the tail cache, else (C, h, w) embeddings
+    side = int(round(features.shape[0] ** 0.5)) if grid else features.shape[-1]
+    scale = mask.shape[-1] // side
+    rows = (torch.arange(side) - dy).clamp(0, side - 1)
+    cols = (torch.arange(side) - dx).clamp(0, side - 1)
+    if grid:
+        moved = features.view(side, side, -1)[rows][:, cols].reshape(features.shape)
+    else:
+        moved = features[:, rows][:, :, cols]
+    out = torch.full_like(mask, IGNORE)
+    size = mask.shape[-1]
+    ys, xs = slice(max(0, dy * scale), size + min(0, dy * scale)), slice(max(0, dx * scale), size + min(0, dx * scale))
+    src_y = slice(max(0, -dy * scale), size - max(0, dy * scale))
+    src_x = slice(max(0, -dx * scale), size - max(0, dx * scale))
+    out[ys, xs] = mask[src_y, src_x]
+    return moved, out
 
-    def __init__(self, cache: EmbeddingCache, train: bool, seed: int = 0, auto_prompt_probability: float = 0.5) -> None:
+
+class CachedEmbeddingDataset(Dataset):
+    """Items shaped like ``SegmentationDataset``'s, with the embedding in place of the image.
+
+    ``shift_cells``: training items are translated by up to that many feature cells each epoch (see
+    ``shifted``), on top of the augmented views encoded into the cache."""
+
+    def __init__(self, cache: EmbeddingCache, train: bool, seed: int = 0, auto_prompt_probability: float = 0.5,
+                 border_weight: float = 0.0, shift_cells: int = 0) -> None:
         self.cache = cache
+        self.shift_cells = shift_cells
+        self.border_weight = border_weight  # training items only: see losses.bce_dice_loss
         self.train = train
         self.seed = seed
         self.epoch = 0
@@ -104,15 +132,22 @@ class CachedEmbeddingDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         mask = self.cache.masks[index]
+        features = self.cache.embeddings[index]
         region = self.cache.regions[index]
         if self.train:
             rng = np.random.default_rng((self.seed, self.epoch, index))
+            if self.shift_cells > 0:
+                dy, dx = (int(v) for v in rng.integers(-self.shift_cells, self.shift_cells + 1, size=2))
+                features, mask = shifted(features, mask, dy, dx)
             box = training_box(mask.numpy(), region, rng, self.auto_prompt_probability)
         else:
             box = whole_image_box(region)
-        return {
-            "image": self.cache.embeddings[index].float(),
+        item = {
+            "image": features.float(),
             "target": (mask == LUNG).float()[None],
             "valid": (mask != IGNORE).float()[None],
             "box": torch.from_numpy(box),
         }
+        if self.train and self.border_weight > 0:
+            item["border_weight"] = torch.tensor(float(self.border_weight))
+        return item

@@ -69,21 +69,38 @@ def head_encoder(segmenter: PromptableSegmenter):
     return encode
 
 
+class _StageTail(nn.Module):
+    """The last stage's trained block, under its own index (the head's block is a placeholder)."""
+
+    def __init__(self, stage: nn.Module) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Identity()] * TAIL_BLOCK + list(stage.blocks[TAIL_BLOCK:]))
+
+
+class _EncoderTail(nn.Module):
+    """The encoder's tail under the encoder's own parameter names (``layers.3.blocks.1.…``, ``neck.…``),
+    holding none of the head: copies, snapshots and checkpoints of the trained part stay small (a deep
+    copy of the whole encoder for each step-time measurement cost the run ~1 GiB of peak memory)."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Identity()] * TAIL_LAYER + [_StageTail(encoder.layers[TAIL_LAYER])])
+        self.neck = encoder.neck
+
+
 class TailDecoder(nn.Module):
-    """Last encoder stage + neck + prompt encoder + mask decoder, sharing the segmenter's modules (so
-    training it trains the segmenter that is exported). ``forward(features, boxes)`` is what the
-    training loop calls with ``batch["image"]`` = cached head features."""
+    """Last encoder block + neck + prompt encoder + mask decoder, sharing the segmenter's modules (so
+    training it, and merging adapters into it, changes the segmenter that is exported).
+    ``forward(features, boxes)`` is what the training loop calls with ``batch["image"]`` = cached head
+    features."""
 
     def __init__(self, segmenter: PromptableSegmenter) -> None:
         super().__init__()
         check_splittable(segmenter)
         self.backbone = segmenter.backbone
-        self.image_encoder = segmenter.image_encoder  # only the tail runs here; the head is frozen
+        self.image_encoder = _EncoderTail(segmenter.image_encoder)
         self.prompt_encoder = segmenter.prompt_encoder
         self.mask_decoder = segmenter.mask_decoder
-        for name, parameter in self.image_encoder.named_parameters():
-            if not f"image_encoder.{name}".startswith(TAIL_MODULES):
-                parameter.requires_grad = False
 
     def forward(self, features: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
         embeddings = _tail(self.image_encoder, features)

@@ -43,6 +43,8 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 0
     auto_prompt_probability: float = 0.5
+    border_weight: float = 0.0  # continuing profiles: extra BCE weight near the lung border (losses.py)
+    shift_cells: int = 0  # continuing profiles: random translation of cached features (embedding_cache.py)
     augment: bool = True
     opacity_augment: float = 0.0  # chance per augmented view of a simulated basal opacity (mask unchanged)
     max_train_images: int | None = None
@@ -120,22 +122,25 @@ PROFILES = ("auto", "tail", "decoder", "full")
 CONTINUING_PROFILES = ("tail", "decoder")  # continue a trained model over cached encoder outputs
 # stage-1 (adapter, base-weight) learning rates of the continuing profiles, measured on clinic samples:
 # a few dozen images overfit at the full profile's rates (BENCHMARKS.md, "Clinic fine-tune")
-PROFILE_LEARNING_RATES = {"decoder": (5e-4, 5e-5), "tail": (1e-3, 1e-4)}
-# the tail profile's QAT step holds 3.9 GiB at batch 8 and 2.7 GiB at batch 4 (measured): a laptop has 4 GiB
-PROFILE_BATCH_SIZE = {"tail": 4}
+PROFILE_LEARNING_RATES = {"decoder": (5e-4, 5e-5), "tail": (5e-4, 5e-5)}
+# what else a continuing profile sets unless the caller gave it: the tail profile's QAT step holds 3.9 GiB
+# at batch 8 and 2.7 GiB at batch 4 (measured; a laptop has 4 GiB for the whole run); its features are
+# translated by up to 2 cells per epoch (tens of images overfit it within 2-3 epochs without)
+PROFILE_SETTINGS = {"tail": {"batch_size": 4, "shift_cells": 2}}
 
 
-def apply_profile_defaults(config: "TrainConfig", batch_size_given: bool = False) -> None:
-    """Give a continuing run its profile's stage-1 rates and batch size (a Python caller of ``train``
-    gets them as the CLI and the viewer do)."""
+def apply_profile_defaults(config: "TrainConfig", given: frozenset[str] = frozenset()) -> None:
+    """Give a continuing run its profile's stage-1 rates and settings, except those in ``given`` (a
+    Python caller of ``train`` gets them as the CLI and the viewer do)."""
     try:
         profile = resolve_profile(config)
     except ValueError:
         return  # train() reports the conflict
     if profile in PROFILE_LEARNING_RATES:
         config.stage1.lr_adapter, config.stage1.lr_base = PROFILE_LEARNING_RATES[profile]
-    if profile in PROFILE_BATCH_SIZE and not batch_size_given:
-        config.batch_size = PROFILE_BATCH_SIZE[profile]
+    for name, value in PROFILE_SETTINGS.get(profile, {}).items():
+        if name not in given:
+            setattr(config, name, value)
 
 
 def resolve_profile(config: TrainConfig) -> str:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 MAX_VIEWS = 8
 VIEW_SHARE = 0.35  # of the flexible time, at most, for encoding augmented views
+TAIL_VIEW_SHARE = 0.35  # views are the tail profile's regulariser too (one view per image overfit in 2 epochs)
 STAGE2_SHARE = 0.25  # of the training time, for QAT
 EXPORT_S = 8.0 + 8.0  # INT8 export + reloading it (~5 s), then its ONNX Runtime form (decoder graph, ~5-8 s)
 ENCODER_EXPORT_S = 40.0  # a changed encoder gets a new INT8 ONNX graph (tail profile; ~25 s on 2 cores)
@@ -76,7 +77,7 @@ def epoch_seconds(step_s: float, train_views: int, selection_images: int, batch_
 
 def plan_fast_run(m: Measurements, train_images: int, selection_images: int, heldout_images: int, batch_size: int,
                   budget_s: float | None, default_views: int = 4, default_epochs: int = 40,
-                  default_qat_epochs: int = 10, export_s: float = EXPORT_S) -> FastPlan:
+                  default_qat_epochs: int = 10, export_s: float = EXPORT_S, view_share: float = VIEW_SHARE) -> FastPlan:
     """Views and epochs that fill ``budget_s`` (None: the defaults, with their estimate)."""
     fixed = {
         "preparation": m.setup_s,
@@ -89,7 +90,7 @@ def plan_fast_run(m: Measurements, train_images: int, selection_images: int, hel
     else:
         flexible = max(0.0, budget_s * (1.0 - SLACK) - sum(fixed.values()))
         per_view = train_images * m.encode_s_per_image
-        views = int(max(1, min(MAX_VIEWS, (flexible * VIEW_SHARE) // max(per_view, 1e-6))))
+        views = int(max(1, min(MAX_VIEWS, (flexible * view_share) // max(per_view, 1e-6))))
         training = max(0.0, flexible - views * per_view)
         epochs1, epochs2 = training_epochs(training, m.stage1_step_s, m.stage2_step_s, train_images * views,
                                            selection_images, batch_size)

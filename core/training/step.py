@@ -25,7 +25,8 @@ def step_loss(model: nn.Module, batch: dict[str, torch.Tensor], amp: bool, devic
               extra_loss: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
     """BCE + Dice of the model's masks for a batch (plus ``extra_loss``, e.g. AdaLoRA's orthogonality)."""
     with autocast_for(device, amp):
-        loss = bce_dice_loss(model(batch["image"], batch["box"]), batch["target"], batch["valid"])
+        loss = bce_dice_loss(model(batch["image"], batch["box"]), batch["target"], batch["valid"],
+                             border_weight=batch.get("border_weight"))
         if extra_loss is not None:
             loss = loss + extra_loss()
     return loss
