@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from core.pacs.config import LOCALHOST
-from tests.pacs_orthanc import ORTHANC_AE, dicom_uids, free_port, loopback, orthanc, our_port, pacs_config  # noqa: F401
+from tests.pacs_orthanc import dicom_uids, free_port, loopback, orthanc, our_port, pacs_config  # noqa: F401
 from tests.shared_data import shared_file
 
 CHEST = "RG1_UNCR.dcm"
