@@ -184,6 +184,7 @@ def import_package(package_file: str | Path, expected_sha256: str | None = None,
     """
     from .artifact import verified_weights_path
     from .catalog import install_label, user_models_dir
+    from ..runtime import torch_available
     from .loading import load_model_dir
 
     source = Path(package_file)
@@ -208,6 +209,8 @@ def import_package(package_file: str | Path, expected_sha256: str | None = None,
             card = read_model_card(staging)
             verified_weights_path(staging, card)
             load_model_dir(staging)  # every layer and format must be one this version can run
+            if torch_available():  # the ONNX route reads only its graphs: where torch is, check every INT8 layer too
+                load_model_dir(staging, runtime="torch")
         except ModelLoadError as error:
             reason = str(error).replace(str(staging / CARD_FILE), "model.json").replace(str(staging) + os.sep, "")
             raise PackageError(f"{source}: refused: {reason}") from None

@@ -1,0 +1,174 @@
+"""Reader vs annotator bundle: size on disk, cold and warm start to the first mask, peak memory.
+
+For each built bundle (``dist/adaqat-reader``, ``dist/adaqat-annotator``, and any ``--bundle NAME=DIR``,
+e.g. an older build kept for comparison) this measures, in the same run and interleaved so that the
+machine's load hits every bundle alike:
+
+* size: bytes of the unpacked folder (files, links not followed) and of its ``.tar.gz`` when present;
+* ``segment``: ``adaqat segment`` of the sample DICOM (process start to mask written and exit);
+* ``viewer``: ``adaqat-viewer FILE --screenshot`` (start, open the DICOM, first mask on screen, exit);
+
+each once **cold** (the bundle's own files dropped from the page cache first with
+``posix_fadvise(DONTNEED)``, as after a reboot; other processes' cache is left alone) and ``--warm``
+times warm, under ``/usr/bin/time -v`` for the peak resident set and the CPU seconds (user + system,
+a figure the machine's load barely moves, unlike the wall time). Runs offline-equivalent (the
+commands make no network call) with a fresh ``$ADAQAT_HOME`` per bundle. Prints a table and writes
+``benchmarks/results/bundles.json``.
+
+    python benchmarks/bench_bundles.py [--rounds 2] [--warm 2] [--bundle today=/path/to/adaqat]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = Path("_internal") / "resources" / "samples" / "chest_cr_RG1_J2KR.dcm"
+TASKS = ("segment", "viewer")
+
+
+def folder_bytes(folder: Path) -> tuple[int, int]:
+    """(bytes, files) of the regular files under ``folder`` (links not followed)."""
+    total = count = 0
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+                count += 1
+    return total, count
+
+
+def evict(folder: Path) -> None:
+    """Drop the folder's files from the page cache (clean pages only; nothing else is touched)."""
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file():
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def command(bundle: Path, task: str, out: Path) -> list[str]:
+    sample = str(bundle / SAMPLE)
+    if task == "segment":
+        return [str(bundle / "adaqat"), "segment", sample, "--out", str(out / "masks")]
+    return [str(bundle / "adaqat-viewer"), sample, "--screenshot", str(out / "screenshot.png")]
+
+
+def timed(cmd: list[str], env: dict, cwd: Path) -> dict:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one run under /usr/bin/time -v; raises on failure."""
+    report = cwd / "time.txt"
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-v", "-o", str(report), *cmd], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=1800)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    text = report.read_text()
+    rss_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([0-9.]+)", text).group(1)) for kind in ("User", "System"))
+    return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mib": round(rss_kib / 1024)}
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def measure(bundles: dict[str, Path], rounds: int, warm: int) -> dict:
+    runs: dict[str, dict[str, dict[str, list]]] = {
+        name: {task: {"cold": [], "warm": []} for task in TASKS} for name in bundles}
+    with tempfile.TemporaryDirectory(prefix="bench-bundles-") as scratch:
+        for round_index in range(rounds):
+            for task in TASKS:
+                for name, bundle in bundles.items():
+                    work = Path(scratch) / f"{name}-{task}-{round_index}"
+                    work.mkdir()
+                    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "ADAQAT_HOME": str(work / "home"),
+                           "ADAQAT_SETTINGS": str(work / "viewer.ini"), "QT_QPA_PLATFORM": "offscreen"}
+                    evict(bundle)
+                    cold = timed(command(bundle, task, work), env, work) | {"load": load_average()}
+                    runs[name][task]["cold"].append(cold)
+                    print(f"  round {round_index + 1} {task:8s} {name:10s} cold {cold['seconds']:7.2f} s "
+                          f"(cpu {cold['cpu_seconds']:6.2f} s) {cold['peak_rss_mib']:5d} MiB (load {cold['load']})",
+                          flush=True)
+                    for _ in range(warm):
+                        hot = timed(command(bundle, task, work), env, work) | {"load": load_average()}
+                        runs[name][task]["warm"].append(hot)
+                        print(f"  round {round_index + 1} {task:8s} {name:10s} warm {hot['seconds']:7.2f} s "
+                              f"(cpu {hot['cpu_seconds']:6.2f} s) {hot['peak_rss_mib']:5d} MiB (load {hot['load']})",
+                              flush=True)
+    results = {}
+    for name, bundle in bundles.items():
+        size, files = folder_bytes(bundle)
+        archive = bundle.parent / f"{bundle.name}-linux-x86_64.tar.gz"
+        row = {"path": str(bundle), "unpacked_bytes": size, "files": files,
+               "archive_bytes": archive.stat().st_size if archive.is_file() else None}
+        for task in TASKS:
+            for kind in ("cold", "warm"):
+                values = runs[name][task][kind]
+                if values:
+                    row[f"{task}_{kind}_s_median"] = round(statistics.median(v["seconds"] for v in values), 2)
+                    row[f"{task}_{kind}_cpu_s_median"] = round(statistics.median(v["cpu_seconds"] for v in values), 2)
+                    row[f"{task}_{kind}_peak_rss_mib_max"] = max(v["peak_rss_mib"] for v in values)
+            row[f"{task}_runs"] = runs[name][task]
+        results[name] = row
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| bundle | unpacked | archive | segment cold | segment warm | viewer cold | viewer warm | peak RSS segment / viewer |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]  # times: wall s (CPU s)
+    for name, row in results.items():
+        archive = f"{row['archive_bytes'] / 1e6:,.0f} MB" if row["archive_bytes"] else "-"
+        cells = [f"{row.get(f'{task}_{kind}_s_median', float('nan')):.1f} s ({row.get(f'{task}_{kind}_cpu_s_median', float('nan')):.1f} s CPU)"
+                 for task in TASKS for kind in ("cold", "warm")]
+        rss = f"{row.get('segment_warm_peak_rss_mib_max', row.get('segment_cold_peak_rss_mib_max'))} / " \
+              f"{row.get('viewer_warm_peak_rss_mib_max', row.get('viewer_cold_peak_rss_mib_max'))} MiB"
+        lines.append(f"| {name} | {row['unpacked_bytes'] / 1e6:,.0f} MB | {archive} | " + " | ".join(cells) + f" | {rss} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dist", default=str(ROOT / "dist"))
+    parser.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR", help="another bundle to compare")
+    parser.add_argument("--rounds", type=int, default=2, help="cold runs per bundle and task")
+    parser.add_argument("--warm", type=int, default=2, help="warm runs after each cold one")
+    parser.add_argument("--json-out", default=str(ROOT / "benchmarks" / "results" / "bundles.json"))
+    args = parser.parse_args()
+    bundles = {flavour: Path(args.dist) / f"adaqat-{flavour}" for flavour in ("reader", "annotator")
+               if (Path(args.dist) / f"adaqat-{flavour}" / "adaqat-viewer").is_file()}
+    for item in args.bundle:
+        name, _, folder = item.partition("=")
+        bundles[name] = Path(folder).resolve()
+    if not bundles:
+        raise SystemExit("error: no bundle found (run: bash packaging/build.sh)")
+    results = measure(bundles, args.rounds, args.warm)
+    print(table(results))
+    record = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rounds": args.rounds, "warm": args.warm,
+              "bundles": results}
+    Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json_out).write_text(json.dumps(record, indent=2))
+    print(f"wrote {args.json_out}")
+
+
+if __name__ == "__main__":
+    main()
