@@ -71,6 +71,7 @@ def test_dicom_mask_edit_undo_review_persist_and_seg_export(qtbot, make_window, 
     source_uid = load_study(path).identifiers.sop_instance_uid
     referenced = seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0].ReferencedSOPInstanceUID
     assert referenced == source_uid
+    assert [seg.get_segment_description(n).segment_label for n in seg.get_segment_numbers()] == ["Right lung", "Left lung"]
     assert window.exports.export_png(tmp_path / "mask.png").exists()
     csv_text = window.exports.export_csv(tmp_path / "review.csv").read_text(encoding="utf-8-sig")
     assert "accepted" in csv_text
