@@ -30,7 +30,7 @@ class PacsLink(QObject):
         self.settings = PacsSettings(window.settings)
         self.dialog: OpenFromPacsDialog | None = None
         self._outbox: OutboxService | None = None
-        self.listener = ListenerService(window.store, self._predictor, self)
+        self.listener = ListenerService(lambda: window.store, self._predictor, self)  # the store in use, even after a switch
         self.listener.arrived.connect(self._on_arrived)
         self._arrival_batches: dict[int, str] = {}  # import batch -> image key, to show its confidence once listed
         window.studies.import_finished.connect(self._on_import_finished)

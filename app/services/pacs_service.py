@@ -65,6 +65,7 @@ class ListenerService(QObject):
     arrived = Signal(object)  # core.pacs.arrivals.Arrival
 
     def __init__(self, store, predictor_factory: Callable[[], object], parent=None) -> None:
+        """``store``: the AnnotationStore, or a function returning the one in use."""
         super().__init__(parent)
         self._store = store
         self._predictor_factory = predictor_factory

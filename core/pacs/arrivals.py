@@ -38,15 +38,20 @@ class Arrival:
 
 
 class ArrivalSegmenter:
-    def __init__(self, store: AnnotationStore, predictor_factory: Callable[[], object],
+    def __init__(self, store: AnnotationStore | Callable[[], AnnotationStore], predictor_factory: Callable[[], object],
                  on_done: Callable[[Arrival], None] | None = None) -> None:
-        self.store = store
+        """``store`` may be a function returning the store in use (the viewer can switch stores while listening)."""
+        self._store = store
         self.predictor_factory = predictor_factory
         self.on_done = on_done
         self._queue: queue.Queue[Path | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="adaqat-arrivals", daemon=True)
         self._predictor = None
         self.done = 0
+
+    @property
+    def store(self) -> AnnotationStore:
+        return self._store() if callable(self._store) else self._store
 
     def start(self) -> None:
         self._thread.start()
@@ -87,8 +92,9 @@ class ArrivalSegmenter:
             study = load_study(path)
         except StudyReadError as error:
             return Arrival(path, error=str(error))
+        store = self.store
         try:
-            record = self.store.register_image(study)
+            record = store.register_image(study)
             if self._predictor is None:
                 try:
                     self._predictor = self.predictor_factory()
@@ -97,7 +103,7 @@ class ArrivalSegmenter:
                                    f"available ({error}); open it to segment it")
             self._predictor.set_image(model_gray(study))
             result = self._predictor.predict(assess=True)  # with its confidence and flags, as the worklist shows
-            saved = self.store.save_model_mask_if_unreviewed(record.key, result.mask, result.model, quality=result.quality)
+            saved = store.save_model_mask_if_unreviewed(record.key, result.mask, result.model, quality=result.quality)
         except StoreError as error:
             return Arrival(path, error=f"{path.name}: {error}")
         log.info("arrival %s segmented (lung fraction %.3f)", image_ref(record.key), result.lung_fraction)
