@@ -36,6 +36,7 @@ from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trai
 from .budget import seconds_per_step
 from .card import library_versions, model_version, utc_now
 from .embedding_cache import CachedEmbeddingDataset, build_cache
+from .memory import release_freed_memory
 from .encoder_tail import TailDecoder, TailProfileUnsupported, check_splittable, head_encoder
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .parent import ParentModel, load_parent, trainable_float_model
@@ -155,7 +156,8 @@ def measure(run: FastRun, decoder: PromptDecoder, val_cache, baseline_seconds: f
     trial = copy.deepcopy(decoder)
     prepare_qat(trial, qat_policy_of(run.parent))
     trial.requires_grad_(True)
-    stage2_step = seconds_per_step(trial, timing_set, config.batch_size, config.device)
+    qat_batch = qat_batch_size(config)  # per image as at the full batch, so the plan's epochs stay comparable
+    stage2_step = seconds_per_step(trial, timing_set, qat_batch, config.device) * config.batch_size / qat_batch
     del trial
     return Measurements(
         setup_s=run.elapsed(),
@@ -236,6 +238,12 @@ def heldout_about(run: FastRun, data_path) -> dict:
     return {"data": data, "heldout": run.heldout_source, "scored": len(run.heldout)}
 
 
+def qat_batch_size(config) -> int:
+    """Stage 2 of the tail profile steps at half the batch: its fake-quantised step was the run's memory
+    peak (3.9 GiB resident at batch 4 on clinic-sample, measured), beyond a laptop's 4 GiB with margin."""
+    return max(1, config.batch_size // 2) if continued_profile(config) == "tail" else config.batch_size
+
+
 def view_share(config) -> float:
     """The share of the flexible time spent on encoding augmented views (kept per profile: the profiles'
     step costs differ ~3x, the view cost does not)."""
@@ -279,6 +287,7 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
                                             scoring_seconds(config))
     scored = {row["id"] for row in baseline.per_image}
     run.heldout = [image for image in run.heldout if image.id in scored]  # the new model is scored on the same
+    release_freed_memory()  # full-resolution scoring leaves freed pages behind
     segmenter = trainable_float_model(run.loaded)
     decoder = trainable_part(config, segmenter)
     encode = cache_encoder(config, run.loaded)
@@ -299,6 +308,7 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     run.say(f"{len(train_cache)} training view(s) encoded in {train_cache.seconds:.0f} s "
             f"({train_cache.nbytes / 2**20:.0f} MiB cached)")
     del run.loaded, encode  # the INT8 parent is no longer needed: its float twin trains
+    release_freed_memory()
     train_set = CachedEmbeddingDataset(train_cache, True, config.seed, config.auto_prompt_probability,
                                        config.border_weight, config.shift_cells)
     val_set = CachedEmbeddingDataset(val_cache, False)
@@ -318,6 +328,7 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
                           "total_with_adapters": sum(p.numel() for p in segmenter.parameters())
                           + stage1["total_parameters"] - sum(p.numel() for p in decoder.parameters())}
     del train_set, val_set, train_cache, val_cache  # freed before the export and the final check (peak memory)
+    release_freed_memory()
     model_dir = export_int8_model_dir(segmenter, out_dir / INT8_DIR, card, qat_policy_of(run.parent))
     # the viewer runs it in ONNX Runtime, as the parent; the encoder graph is the parent's (same values)
     parent_dir = Path(run.parent.path)
@@ -415,7 +426,7 @@ def train_stage2(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan:
     quantised = prepare_qat(decoder, policy)
     decoder.requires_grad_(True)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.qat_lr, weight_decay=0.0)
-    loop_config = LoopConfig(epochs=plan.stage2_epochs, batch_size=config.batch_size, device=config.device,
+    loop_config = LoopConfig(epochs=plan.stage2_epochs, batch_size=qat_batch_size(config), device=config.device,
                              seed=config.seed, warmup_fraction=0.0, stop_at=stop_at)
     loop = TrainingLoop("stage2", decoder, optimizer, train_set, val_set, loop_config,
                         run.out_dir / "stage2_checkpoint.pt", StageHooks(), run.emit, run.cancel)
