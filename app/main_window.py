@@ -198,6 +198,7 @@ class MainWindow(QMainWindow):
         a.brush_smaller.triggered.connect(lambda: self.toolbar_widgets.brush_size.setValue(max(1, int(self.toolbar_widgets.brush_size.value() / 1.25))))
         a.clear_prompts.triggered.connect(self.masks.clear_prompts)
         a.rerun_auto.triggered.connect(self.masks.rerun_automatic)
+        self.masks.automatic_rerun_applied.connect(lambda key: self.set_review("unreviewed"))
         a.accept.triggered.connect(lambda: self.review_and_advance("accepted"))
         a.corrected.triggered.connect(lambda: self.review_and_advance("corrected"))
         a.reject.triggered.connect(lambda: self.review_and_advance("rejected"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from core.review.prompt_merge import merge_box_result, merge_point_result
 
@@ -27,6 +27,10 @@ PROMPT_TEXT = {"box": "Box prompt", "points": "Point prompt", "box+points": "Box
 
 
 class MaskController(QObject):
+    # A re-run replaced a person's mask with the model's: the window marks it unreviewed, so a raw model
+    # mask never goes into training labelled as a correction.
+    automatic_rerun_applied = Signal(str)
+
     def __init__(self, canvas: ImageCanvas, document: ImageDocument, segmentation: SegmentationService,
                  notify: Callable[[str], None], parent=None) -> None:
         super().__init__(parent)
@@ -65,12 +69,28 @@ class MaskController(QObject):
                 tool.cancel()
         self.prompts.clear()
 
-    def rerun_automatic(self) -> None:
+    def rerun_automatic(self) -> bool:
+        """Ctrl+Shift+A: a new automatic mask; over a person's mask only after ``confirm`` says yes."""
         doc = self.document
-        if doc.key is not None and doc.gray is not None:
-            self.clear_prompts()
-            self._sent = None
-            self.segmentation.prompt(doc.key, doc.gray)  # no prompt = automatic, applied as an undoable step
+        if doc.key is None or doc.gray is None:
+            return False
+        if doc.origin.source in ("edit", "prompt") and not self.confirm(
+                "Replace the reader's mask with a new automatic one?\n\nThe current mask stays in the history; "
+                "the image becomes unreviewed until someone reviews the new mask."):
+            self.notify("Kept the reader's mask")
+            return False
+        self.clear_prompts()
+        self._sent = None
+        self._rerun_key = doc.key
+        self.segmentation.prompt(doc.key, doc.gray)  # no prompt = automatic, applied as an undoable step
+        return True
+
+    def confirm(self, text: str) -> bool:
+        """Ask the reader (a dialog; tests replace this)."""
+        from PySide6.QtWidgets import QApplication, QMessageBox
+
+        answer = QMessageBox.question(QApplication.activeWindow(), "Re-run automatic segmentation", text)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _on_result(self, key: str, result, kind: str) -> None:
         if key != self.document.key:
@@ -81,9 +101,12 @@ class MaskController(QObject):
                 return
         else:
             mask = self._local_answer(result.mask)
+            rerun, self._rerun_key = getattr(self, "_rerun_key", None) == key, None
             if not self.document.edit(mask, PROMPT_TEXT.get(result.prompt, "Prompt"), source="prompt", model=result.model):
                 self.notify(NO_CHANGE)  # e.g. a "+" inside a lung the mask already covers
                 return
+            if rerun:
+                self.automatic_rerun_applied.emit(key)
         self.notify(f"Mask by {result.model.label} in {result.seconds:.1f} s")
 
     def _local_answer(self, answer):

@@ -6,6 +6,7 @@ cannot be read or a mask that cannot be written is one ``error:`` line and the b
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 import time
@@ -86,9 +87,25 @@ def run(args) -> int:
     return 1 if failures else 0
 
 
+def _path_problem(path: Path) -> str:
+    """'' when ``path`` exists; else why not, in words (a name over 255 bytes is not "missing")."""
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return "no such file or folder"
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            return "the name is too long (over 255 bytes in one part, or over the system's path limit)"
+        return error.strerror or str(error)
+    return ""
+
+
 def _out_problem(out: Path) -> str:
     """Why ``--out`` cannot hold the masks ('' when it can, or does not exist yet)."""
-    if out.exists() and not out.is_dir():
+    problem = _path_problem(out)
+    if problem and problem != "no such file or folder":
+        return f"{out}: --out cannot be used: {problem}; choose a shorter folder name"
+    if not problem and not out.is_dir():
         return f"{out}: --out is a file, not a folder; give a folder for the mask PNGs"
     return ""
 
@@ -96,6 +113,7 @@ def _out_problem(out: Path) -> str:
 def _collect(inputs: list[str]) -> tuple[list[Path], list[str]]:
     from ..io.discover import find_study_files
 
-    existing = [Path(p) for p in inputs if Path(p).exists()]
-    missing = [f"{p}: no such file or folder" for p in inputs if not Path(p).exists()]
+    problems = {p: _path_problem(Path(p)) for p in inputs}
+    existing = [Path(p) for p in inputs if not problems[p]]
+    missing = [f"{p}: {problems[p]}" for p in inputs if problems[p]]
     return find_study_files(existing), missing

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from ..io import StudyReadError, load_study
+from ..io.mask_file import read_mask_file
 from ..io.model_input import model_gray
 from ..models.loading import LoadedModel
 from ..segment.predictor import Predictor
@@ -70,7 +70,10 @@ def manifest_images(samples: list[Sample], problems: list[str]):
         except StudyReadError as error:
             problems.append(str(error))
             continue
-        truth = cv2.imread(str(sample.mask), cv2.IMREAD_GRAYSCALE)
+        try:
+            truth, _note = read_mask_file(sample.mask)  # bytes + imdecode: cv2.imread crashes on non-UTF-8 paths
+        except ValueError:
+            truth = None
         if truth is None or truth.shape != (study.height, study.width):
             problems.append(f"{sample.mask}: mask unreadable or not the image's size; skipped")
             continue

@@ -30,6 +30,12 @@ OTHER_XRAY_MODALITIES = {
 # and variants such as "CHEST PA"); empty also counts as chest.
 CHEST_WORDS = ("CHEST", "THORAX", "LUNG")
 
+
+def not_chest(study) -> bool:
+    """A DICOM whose BodyPartExamined is stated and is not chest-like (the viewer and ``segment`` warn)."""
+    part = (getattr(study, "body_part", "") or "").upper()
+    return bool(part) and not any(word in part for word in CHEST_WORDS)
+
 # Refuse before decoding: a damaged header must not make the decoder allocate gigabytes.
 MAX_PIXELS = 200_000_000
 

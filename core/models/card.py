@@ -184,6 +184,10 @@ class ModelCard:
         )
         if card.precision == "int8" and card.int8 is None:
             raise ModelCardError(f"{source}: INT8 model card has no 'int8' layer list; re-export the model")
+        size = card.backbone_config.get("image_size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 32 <= size <= 4096):
+            raise ModelCardError(f"{source}: backbone_config.image_size must be a whole number of pixels "
+                                 f"(32 to 4096), not {_short(size)}; re-export the model")
         return card
 
 

@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 
 from ..io import StudyReadError, load_study
+from ..io.mask_file import ZERO_ONE_NOTE, no_lung_hint, read_mask_file
 from ..io.model_input import model_gray
+from ..io.policy import not_chest
 from ..segment.preprocess import letterbox_image
 from .example import Example, mask_labels
 from .manifest import Sample
@@ -28,22 +30,29 @@ def example_from_arrays(example_id: str, gray: np.ndarray, mask: np.ndarray, siz
 
 def load_examples(samples: Iterable[Sample], size: int) -> tuple[list[Example], list[str]]:
     """Decode manifest samples; returns the usable examples and one line per skipped row."""
-    examples, problems = [], []
+    examples, problems, zero_one = [], [], 0
     for sample in samples:
         try:
-            examples.append(_load_sample(sample, size))
+            example, note = _load_sample(sample, size)
         except (StudyReadError, ValueError) as error:
             problems.append(f"row {sample.row} ({sample.id}): {error}; row skipped")
+            continue
+        examples.append(example)
+        zero_one += note == ZERO_ONE_NOTE
+    if zero_one:
+        problems.append(f"{zero_one} mask(s) {ZERO_ONE_NOTE}")
     return examples, problems
 
 
-def _load_sample(sample: Sample, size: int) -> Example:
-    gray = model_gray(load_study(sample.image))
-    mask = cv2.imread(str(sample.mask), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise ValueError(f"mask {sample.mask} is not a readable image")
+def _load_sample(sample: Sample, size: int) -> tuple[Example, str]:
+    study = load_study(sample.image)
+    if not_chest(study):
+        raise ValueError(f"{sample.image}: body part '{study.body_part}' is not a chest (adaqat segment flags it "
+                         "too); a non-chest image would teach the model wrong lungs")
+    gray = model_gray(study)
+    mask, note = read_mask_file(sample.mask)
     if mask.shape != gray.shape:
         raise ValueError(f"mask {mask.shape[1]}x{mask.shape[0]} does not match image {gray.shape[1]}x{gray.shape[0]}")
     if not (mask >= 192).any():
-        raise ValueError(f"mask {sample.mask} has no lung pixels")
-    return example_from_arrays(sample.id, gray, mask, size)
+        raise ValueError(f"mask {sample.mask} has no lung pixels{no_lung_hint(mask)}")
+    return example_from_arrays(sample.id, gray, mask, size), note

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..evaluation.runner import HeldOutImage
 from ..io import StudyReadError, load_study
 from ..io.model_input import model_gray
+from ..io.policy import not_chest
 from ..store import AnnotationStore
 from ..store.annotation_store import image_ref
 from .example import Example
@@ -43,6 +44,10 @@ def reviewed_images(store_root: str | Path, problems: list[str]):
                 study = load_study(record.path)
             except StudyReadError as error:
                 problems.append(f"image {reference}: {error}; skipped")
+                continue
+            if not_chest(study):  # accepted in the viewer, but a "lung" mask on a tibia must not be learned
+                problems.append(f"image {reference} ({record.display_name}): body part '{study.body_part}' is not a "
+                                "chest; not used for training")
                 continue
             if not record.made_on(study):  # the file was replaced: its mask belongs to another image
                 problems.append(f"image {reference} ({record.display_name}): the file now holds a different image "
