@@ -16,12 +16,18 @@ commands make no network call) with a fresh ``$ADAQAT_HOME`` per bundle. Prints 
 ``benchmarks/results/bundles.json``.
 
     python benchmarks/bench_bundles.py [--rounds 2] [--warm 2] [--bundle today=/path/to/adaqat]
+                                       [--checkout before=/path/to/old/checkout --checkout now=.]
+
+``--checkout NAME=DIR`` runs a source checkout with this interpreter instead of a bundle (``python -m
+core.cli segment``, ``python -m app``; warm runs only: its libraries are the shared venv's), e.g. the
+code before the torch-free route against today's, to see what the import path alone costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import os
 import platform
 import re
@@ -65,7 +71,16 @@ def evict(folder: Path) -> None:
                 os.close(fd)
 
 
+def is_checkout(folder: Path) -> bool:
+    return (folder / "core" / "cli").is_dir() and not (folder / "adaqat-viewer").exists()
+
+
 def command(bundle: Path, task: str, out: Path) -> list[str]:
+    if is_checkout(bundle):
+        sample = str(bundle / "resources" / "samples" / SAMPLE.name)
+        if task == "segment":
+            return [sys.executable, "-m", "core.cli", "segment", sample, "--out", str(out / "masks")]
+        return [sys.executable, "-m", "app", sample, "--screenshot", str(out / "screenshot.png")]
     sample = str(bundle / SAMPLE)
     if task == "segment":
         return [str(bundle / "adaqat"), "segment", sample, "--out", str(out / "masks")]
@@ -102,12 +117,15 @@ def measure(bundles: dict[str, Path], rounds: int, warm: int) -> dict:
                     work.mkdir()
                     env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "ADAQAT_HOME": str(work / "home"),
                            "ADAQAT_SETTINGS": str(work / "viewer.ini"), "QT_QPA_PLATFORM": "offscreen"}
-                    evict(bundle)
-                    cold = timed(command(bundle, task, work), env, work) | {"load": load_average()}
-                    runs[name][task]["cold"].append(cold)
-                    print(f"  round {round_index + 1} {task:8s} {name:10s} cold {cold['seconds']:7.2f} s "
-                          f"(cpu {cold['cpu_seconds']:6.2f} s) {cold['peak_rss_mib']:5d} MiB (load {cold['load']})",
-                          flush=True)
+                    if is_checkout(bundle):
+                        env["PYTHONPATH"] = str(bundle)
+                    else:
+                        evict(bundle)
+                        cold = timed(command(bundle, task, work), env, work) | {"load": load_average()}
+                        runs[name][task]["cold"].append(cold)
+                        print(f"  round {round_index + 1} {task:8s} {name:10s} cold {cold['seconds']:7.2f} s "
+                              f"(cpu {cold['cpu_seconds']:6.2f} s) {cold['peak_rss_mib']:5d} MiB (load {cold['load']})",
+                              flush=True)
                     for _ in range(warm):
                         hot = timed(command(bundle, task, work), env, work) | {"load": load_average()}
                         runs[name][task]["warm"].append(hot)
@@ -116,7 +134,7 @@ def measure(bundles: dict[str, Path], rounds: int, warm: int) -> dict:
                               flush=True)
     results = {}
     for name, bundle in bundles.items():
-        size, files = folder_bytes(bundle)
+        size, files = folder_bytes(bundle) if not is_checkout(bundle) else (0, 0)
         archive = bundle.parent / f"{bundle.name}-linux-x86_64.tar.gz"
         row = {"path": str(bundle), "unpacked_bytes": size, "files": files,
                "archive_bytes": archive.stat().st_size if archive.is_file() else None}
@@ -149,13 +167,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dist", default=str(ROOT / "dist"))
     parser.add_argument("--bundle", action="append", default=[], metavar="NAME=DIR", help="another bundle to compare")
+    parser.add_argument("--checkout", action="append", default=[], metavar="NAME=DIR",
+                        help="a source checkout run with this interpreter (warm runs only)")
+    parser.add_argument("--no-dist", action="store_true", help="leave out the bundles found under --dist")
     parser.add_argument("--rounds", type=int, default=2, help="cold runs per bundle and task")
     parser.add_argument("--warm", type=int, default=2, help="warm runs after each cold one")
     parser.add_argument("--json-out", default=str(ROOT / "benchmarks" / "results" / "bundles.json"))
     args = parser.parse_args()
     bundles = {flavour: Path(args.dist) / f"adaqat-{flavour}" for flavour in ("reader", "annotator")
-               if (Path(args.dist) / f"adaqat-{flavour}" / "adaqat-viewer").is_file()}
-    for item in args.bundle:
+               if (Path(args.dist) / f"adaqat-{flavour}" / "adaqat-viewer").is_file() and not args.no_dist}
+    for item in args.bundle + args.checkout:
         name, _, folder = item.partition("=")
         bundles[name] = Path(folder).resolve()
     if not bundles:
