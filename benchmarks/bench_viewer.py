@@ -160,11 +160,23 @@ def launch(path: Path, runs: int) -> list[dict]:
     return rows
 
 
+def ready_window(app, tmp: Path, loaded):
+    """A shown MainWindow on a fresh store and settings under ``tmp``, its (preloaded) model ready."""
+    from app.main_window import MainWindow
+    from app.services.settings import Settings
+
+    os.environ["ADAQAT_SETTINGS"] = str(tmp / "settings.ini")
+    window = MainWindow(store_path=tmp / "store", loaded_model=loaded, settings=Settings())
+    window.resize(1600, 1000)
+    window.show()
+    if not wait_for(app, lambda: window.segmentation.model_info is not None, 60):
+        raise SystemExit("model did not become ready")
+    return window
+
+
 def run(path: Path, runs: int) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow
-    from app.services.settings import Settings
     from core.models.loading import load_model
 
     app = QApplication.instance() or QApplication([])
@@ -175,12 +187,7 @@ def run(path: Path, runs: int) -> dict:
     rows = []
     for index in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            os.environ["ADAQAT_SETTINGS"] = str(Path(tmp) / "settings.ini")
-            window = MainWindow(store_path=Path(tmp) / "store", loaded_model=loaded, settings=Settings())
-            window.resize(1600, 1000)
-            window.show()
-            if not wait_for(app, lambda: window.segmentation.model_info is not None, 60):
-                raise SystemExit("model did not become ready")
+            window = ready_window(app, Path(tmp), loaded)
             marks: dict[str, float] = {}
             window.image_shown.connect(lambda _k: marks.setdefault("image", time.perf_counter()))
             window.mask_shown.connect(lambda _k: marks.setdefault("mask", time.perf_counter()))
@@ -279,7 +286,7 @@ def precompute_main(args) -> int:
     from benchmarks.viewer_precompute import precompute_session, print_precompute
 
     app = QApplication.instance() or QApplication([])
-    result = precompute_session(app, shared_data_dir(), args.precompute, StallMeter, wait_for)
+    result = precompute_session(app, shared_data_dir(), args.precompute, StallMeter, wait_for, ready_window)
     result["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]}
     print_precompute(result)
     out = args.json_out.with_name("viewer_precompute.json") if args.json_out.name == "viewer.json" else args.json_out

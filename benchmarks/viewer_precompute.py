@@ -9,7 +9,6 @@ timer ticks over the whole session, background pass included (aim: no stall abov
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import tempfile
@@ -20,9 +19,7 @@ AIM_OPEN_TO_MASK_S = 0.2
 AIM_STALL_MS = 100.0
 
 
-def precompute_session(app, data_dir: Path, count: int, stall_meter, wait_for) -> dict:
-    from app.main_window import MainWindow
-    from app.services.settings import Settings
+def precompute_session(app, data_dir: Path, count: int, stall_meter, wait_for, ready_window) -> dict:
     from core.models.loading import load_model
 
     images = sorted((data_dir / "clinic-sample" / "images").glob("*.jpg"))[:count]
@@ -32,12 +29,7 @@ def precompute_session(app, data_dir: Path, count: int, stall_meter, wait_for) -
         folder.mkdir()
         for index, image in enumerate(images):
             shutil.copy(image, folder / f"{index + 1:02d}_{image.name}")
-        os.environ["ADAQAT_SETTINGS"] = str(Path(tmp) / "settings.ini")
-        window = MainWindow(store_path=Path(tmp) / "store", loaded_model=loaded, settings=Settings())
-        window.resize(1600, 1000)
-        window.show()
-        if not wait_for(app, lambda: window.segmentation.model_info is not None, 60):
-            raise SystemExit("model did not become ready")
+        window = ready_window(app, Path(tmp), loaded)
         session_meter, open_meter = stall_meter(), stall_meter()
         session_meter.start()
         started = time.perf_counter()
