@@ -83,7 +83,11 @@ def reused_row(out: Path, time_log: Path) -> dict:
     wall_s = (int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))) if wall else float("nan")
     measured = {"wall_s": round(wall_s, 1), "peak_rss_gib": round(int(rss.group(1)) / (1 << 20), 3) if rss else float("nan")}
     budget = json.loads((out / "model-int8" / "model.json").read_text())["training"]["plan"]["budget_s"]
-    return run_row(out, budget, measured, log, command.group(1) if command else "")
+    row = run_row(out, budget, measured, log, command.group(1) if command else "")
+    said = re.search(r"continuing from .*, (\w+) profile", log)  # runs before model.json named the tail profile
+    if said:
+        row["profile"] = said.group(1)
+    return row
 
 
 def run_row(out: Path, budget: float, measured: dict, stderr: str, command: str) -> dict:

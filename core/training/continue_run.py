@@ -361,6 +361,13 @@ def replan(run: FastRun, plan: FastPlan, decoder: PromptDecoder, val_cache, trai
 
 
 EXPECTED_GAIN_PREFIX = "expected gain"
+PROFILE_METHODS = {
+    "decoder": "clinic fine-tune, decoder profile: AdaLoRA on the mask decoder over cached parent-encoder "
+               "embeddings (stage 1), INT8 QAT of the decoder (stage 2); image encoder as in the parent",
+    "tail": "clinic fine-tune, tail profile: AdaLoRA on the image encoder's last block and the mask decoder, neck "
+            "trained, over features cached from the parent's encoder up to that block (stage 1), INT8 QAT of "
+            "that block and the decoder (stage 2); the rest of the encoder as in the parent",
+}
 
 
 def expected_gain_message(stage1: dict, selection_images: int, selection_source: str) -> str:
@@ -464,10 +471,9 @@ def continued_card(run: FastRun, planned: dict, replanned: dict, stage1: dict, s
         "version": model_version(created, digest) + "-int8",
         "created": created,
         "parent": parent.to_json(),
-        "method": "clinic fine-tune, decoder profile: AdaLoRA on the mask decoder over cached parent-encoder "
-                  "embeddings (stage 1), INT8 QAT of the decoder (stage 2); image encoder as in the parent",
+        "method": PROFILE_METHODS[continued_profile(config)],
         "training": {
-            "profile": "decoder",
+            "profile": continued_profile(config),
             "train_images": len(run.data.train),
             "selection_images": len(run.selection),
             "selection": run.selection_source,
