@@ -170,3 +170,23 @@ def test_a_prompt_encoder_tensor_missing_from_the_weights_is_refused_in_one_line
     save_file(state, str(broken))
     with pytest.raises(ModelLoadError, match="no_mask_embed.weight is float32 \\(1, 8\\)"):
         read_prompt_tensors(broken)
+
+
+def test_fine_tune_on_a_reading_station_says_it_needs_the_annotator_bundle(make_window, monkeypatch):
+    """Tools > Fine-tune model… without torch: a notice naming the annotator bundle, offering a package import."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.dialogs.reader_notice import IMPORT_LABEL
+    from core import runtime
+
+    window = make_window()
+    monkeypatch.setattr(runtime, "torch_available", lambda: False)
+    imports = []
+    monkeypatch.setattr(window, "open_models", lambda: type("Models", (), {"import_file": lambda self: imports.append(1)})())
+    window.open_training()  # what Tools > Fine-tune model… runs
+    notice = window.findChild(QMessageBox, "fine_tune_needs_annotator")
+    assert notice is not None and notice.isVisible()
+    assert "adaqat-annotator" in notice.text() and window.training is None
+    button = next(b for b in notice.buttons() if b.text() == IMPORT_LABEL)
+    button.click()
+    assert imports == [1]
