@@ -52,7 +52,7 @@ def card_facts(card: ModelCard) -> list[tuple[str, str]]:
 
 def training_data_text(card: ModelCard) -> str:
     if card.training_data:
-        return "; ".join(f"{s.source}: {s.images:,} images (licence: {s.licence or 'not recorded'})"
+        return "; ".join(f"{s.source}: {s.images:,} training images (licence: {s.licence or 'not recorded'})"
                          for s in card.training_data)
     images = card.training_images
     held_out = card.training.get("val_images")
