@@ -151,7 +151,7 @@ UNSAFE = [
     (re.compile(r"\bpickle\.loads?\("), "pickle.load"),
     (re.compile(r"\b(?:dill|cloudpickle|joblib|marshal|shelve)\b"), "another unpickler"),
     (re.compile(r"\byaml\.(?:unsafe_)?load\("), "yaml.load"),
-    (re.compile(r"(?<![\w.])(?:eval|exec|compile|__import__)\("), "eval/exec of text"),
+    (re.compile(r"(?<![\w.])(?<!def )(?:eval|exec|compile|__import__)\("), "eval/exec of text"),  # not a method named eval
     (re.compile(r"\bimportlib\.import_module\("), "imports chosen at run time"),
 ]
 

@@ -378,7 +378,7 @@ def test_disk_full_while_saving_a_model_keeps_the_previous_one(tmp_path, monkeyp
     out = write_model_dir(tmp_path / "model-fp32", dict(TINY_CARD, version="1"), state)
     before = tree_digest(out)
     if where == "weights":
-        monkeypatch.setattr(artifact, "save_file", _half_written_save_file)
+        monkeypatch.setattr("safetensors.torch.save_file", _half_written_save_file)  # imported where it is used
     else:
         monkeypatch.setattr(artifact.os, "fsync", _enospc)
     with pytest.raises(OSError) as info:
@@ -403,7 +403,7 @@ def test_train_command_reports_disk_full_in_one_line(tmp_path, monkeypatch, caps
     previous = write_model_dir(out / "model-fp32", dict(TINY_CARD, version="1"),
                                sam_vit.build("sam_vit_b", sam_vit.TINY_TEST_CONFIG).state_dict())
     before = tree_digest(previous)
-    monkeypatch.setattr(artifact, "save_file", _half_written_save_file)
+    monkeypatch.setattr("safetensors.torch.save_file", _half_written_save_file)  # imported where it is used
     code = main(["train", "--data", str(manifest), "--out", str(out), "--from", "lite_medsam", "--stages", "1", "--epochs", "1",
                  "--batch-size", "2", "--max-train-images", "2", "--max-val-images", "1", "--no-augment",
                  "--threads", "2"])
