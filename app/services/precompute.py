@@ -25,17 +25,16 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal, Slot
 
 from core.io import StudyReadError, load_study
 from core.io.model_input import model_gray
 from core.store import AnnotationStore, StoreError
 
-from .workers import stop_thread
-
 log = logging.getLogger(__name__)
 BACKGROUND_NICE = 10  # added to the background thread's nice value (Linux: per thread)
 OPEN_HOLD_S = 0.5  # no background start right after the reader opens an image
+STOPPED = "stopped"  # outcome of an image abandoned at shutdown (nothing saved)
 
 
 def lower_this_thread_priority() -> None:
@@ -57,7 +56,10 @@ class PrecomputeWorker(QObject):
         super().__init__()
         self._predictor = None
         self._niced = False
+        self.stop = threading.Event()  # set from the GUI thread at shutdown: abandon the image in progress
         self.last_run_thread: int | None = None
+        self.last_outcome: str | None = None
+        self._quality = None
 
     @Slot(object)
     def set_model(self, loaded) -> None:
@@ -71,21 +73,35 @@ class PrecomputeWorker(QObject):
             lower_this_thread_priority()
             self._niced = True
         self.last_run_thread = threading.get_ident()
+        self.last_outcome = outcome = self._run(key, path, store)
+        if outcome != STOPPED:  # nobody listens any more once the queue has shut down
+            self.done.emit(key, self._quality, outcome)
+
+    def _run(self, key: str, path: str, store: AnnotationStore) -> str:
+        """One image, the stop flag checked between the steps (each step is one model call at most)."""
+        self._quality = None
         if self._predictor is None:
-            self.done.emit(key, None, "no model loaded")
-            return
+            return "no model loaded"
         try:
-            self._predictor.set_image(model_gray(load_study(Path(path))))
+            if self.stop.is_set():
+                return STOPPED
+            gray = model_gray(load_study(Path(path)))
+            if self.stop.is_set():
+                return STOPPED
+            self._predictor.set_image(gray)
+            if self.stop.is_set():
+                return STOPPED
             result = self._predictor.predict(assess=True)
+            if self.stop.is_set():  # the store is about to close: do not start a write
+                return STOPPED
             saved = store.save_model_mask_if_unreviewed(key, result.mask, result.model, quality=result.quality)
         except (StudyReadError, StoreError) as error:
-            self.done.emit(key, None, str(error))
-            return
+            return str(error)
         except Exception as error:  # keep the thread alive whatever the model does
             log.warning("background segmentation failed: %s", type(error).__name__)
-            self.done.emit(key, None, " ".join(str(error).split()) or type(error).__name__)
-            return
-        self.done.emit(key, result.quality, "saved" if saved else "kept")
+            return " ".join(str(error).split()) or type(error).__name__
+        self._quality = result.quality
+        return "saved" if saved else "kept"
 
 
 class PrecomputeQueue(QObject):
@@ -122,6 +138,9 @@ class PrecomputeQueue(QObject):
         self._set_model.connect(self._worker.set_model)
         self._worker.done.connect(self._on_done)
         segmentation.busy_changed.connect(lambda busy: None if busy else self._dispatch())
+        app = QCoreApplication.instance()
+        if app is not None:  # also when the event loop ends without the window being closed
+            app.aboutToQuit.connect(self.shutdown)
 
     @property
     def busy(self) -> bool:
@@ -189,9 +208,34 @@ class PrecomputeQueue(QObject):
         revision = self.store.latest_revision(key)
         return revision is not None and revision.source == "model" and self.needs_mask(key)
 
+    @property
+    def settled(self) -> bool:
+        """The active model is known and the pass it started is over (nothing queued, nothing running)."""
+        return self._model_sha is not None and not self.busy
+
+    @property
+    def stopped(self) -> bool:
+        return self._thread.isFinished()
+
     def shutdown(self) -> None:
+        """Stop the pass and join its thread before the store closes (idempotent).
+
+        The image in progress is abandoned at its next step, so the join waits for one model call at
+        most. It waits as long as that call takes: a QThread object destroyed while its thread still runs
+        aborts the whole process at exit, and a mask half-way into the store must not race its closing.
+        """
+        self.enabled = False
         self._queue.clear()
-        stop_thread(self._thread)
+        self._worker.stop.set()
+        if self._thread.isFinished():
+            return
+        self._thread.quit()
+        waited = 0
+        while not self._thread.wait(1000):
+            waited += 1
+            if waited == 5:
+                log.info("waiting for the background mask in progress to stop")
+        self._in_flight = None
 
     def _dispatch(self) -> None:
         if not self.enabled or self._in_flight is not None or self._model_sha is None or self.store.closed:

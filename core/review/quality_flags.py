@@ -82,8 +82,8 @@ def assess(confidence: float, features: dict[str, float], thresholds: dict) -> M
             "check for lung left out")))
     if confidence < thresholds.get("low_confidence", 0.0):
         flags.append(QualityFlag("low_confidence", (
-            f"confidence {confidence:.2f}: the model's own estimate, its uncertain border and its answer to "
-            "a slightly smaller prompt disagree with a clean mask")))
+            f"confidence {confidence:.2f}: much of the mask's border is uncertain, or the mask changes when "
+            "the automatic prompt moves slightly: check the whole outline")))
     return MaskQuality(float(confidence), tuple(flags))
 
 
