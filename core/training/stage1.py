@@ -78,8 +78,11 @@ def run_stage1(
     progress=None,
     cancel=None,
     time_budget_s: float | None = None,
+    model: nn.Module | None = None,
 ) -> Stage1Result:
-    model = build_backbone(backbone, base_weights, backbone_config)
+    """``model``: start from this float model (a continued clinic model) instead of the backbone's weights."""
+    if model is None:
+        model = build_backbone(backbone, base_weights, backbone_config)
     full_count = sum(p.numel() for p in model.parameters())
     checkpoint_path = Path(work_dir) / "stage1_checkpoint.pt"
     if resume and checkpoint_path.is_file():  # the epoch count (maybe budget-chosen) is the original run's
