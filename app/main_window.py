@@ -16,9 +16,11 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from core.export.measurements import UNIT_CM2, area_from_pixel_count, lung_area, lung_fraction
+from core.io.policy import not_chest
 from core.review.lung_sides import pixels_per_side, side_layout
 from core.review.quality_flags import images_that_teach_most
 from core.review.status import status_after_edit
+from core.safe_text import printable
 from core.segment.resegment import unreviewed_keys
 from core.store import AnnotationStore, StoreConflict, StoreError, image_ref
 
@@ -39,6 +41,7 @@ from .panels.problems_panel import ProblemsPanel
 from .canvas.qimage import gray_to_qimage
 from .panels.review_panel import ReviewPanel
 from .mask_quality_link import MaskQualityLink
+from .services.active_model_watch import ActiveModelWatch
 from .services.precompute import PrecomputeQueue
 from .services.segmentation_service import SegmentationService
 from .services.settings import Settings
@@ -119,6 +122,8 @@ class MainWindow(QMainWindow):
         self.quality = MaskQualityLink(self)
         self.tools, self.prompts = self.masks.tools, self.masks.prompts
         self.pacs = PacsLink(self)  # Open from PACS, PACS settings, Send to PACS, the listener
+        self.model_watch = ActiveModelWatch(self)  # `adaqat models activate` / `rollback` run meanwhile
+        self.model_watch.changed.connect(self._on_active_model_changed)
         self._connect()
         self._restore_window()
         self.canvas.overlay.set_opacity(self.settings.overlay_opacity() / 100.0)
@@ -311,6 +316,10 @@ class MainWindow(QMainWindow):
             self.problems.add_problem(str(study.path), str(error))
             return
         self.worklist.add_record(record)
+        for warning in study.warnings:  # two files, one row, or one UID on two pictures: said, never silent
+            if "same image as" in warning or "same SOPInstanceUID as" in warning:
+                self.problems.add_problem(str(study.path), warning)
+                self.status.message(warning)
         if batch == self._activate_batch:
             self._activate_batch = None
             self.worklist.select(record.key)
@@ -391,12 +400,13 @@ class MainWindow(QMainWindow):
             except StoreError as error:
                 self.problems.add_problem(str(study.path), str(error))
                 return key, None
-            self.worklist.add_record(record)
-            self.worklist.select(record.key, emit=False)
-            self.problems.add_problem(str(study.path), (
-                "the file changed since it was listed: it holds another image, so the saved mask of the "
-                "earlier image is not shown on it; it is listed as a new image"))
-            key = record.key
+            if record.key != key:  # the same key means one image whose record was re-keyed (now "inverted")
+                self.worklist.add_record(record)
+                self.worklist.select(record.key, emit=False)
+                self.problems.add_problem(str(study.path), (
+                    "the file changed since it was listed: it holds another image, so the saved mask of the "
+                    "earlier image is not shown on it; it is listed as a new image"))
+                key = record.key
         if record is not None and record.warning and record.warning not in study.warnings:
             study.warnings.append(record.warning)  # shown in the info panel with the loader's warnings
         return key, record
@@ -464,6 +474,9 @@ class MainWindow(QMainWindow):
         if key is None:
             return False
         note = self.review.note.text().strip() if note is None else note
+        if status in ("accepted", "corrected") and not self._confirm_not_chest(status):
+            self.status.message("Not marked: the image is not a chest X-ray")
+            return False
         try:
             self.store.set_review(key, status, note, self.document.reader, base_version=self.document.base_version)
         except StoreConflict as error:
@@ -478,6 +491,19 @@ class MainWindow(QMainWindow):
         self.status.message(f"Marked {status}")
         self.pacs.on_review(status)  # sends the SEG and lung area if the PACS settings say so
         return True
+
+    def _confirm_not_chest(self, status: str) -> bool:
+        """A lung mask on a tibia must not be approved with one keystroke: ask (No by default)."""
+        study = self.document.study
+        if study is None or not not_chest(study):
+            return True
+        answer = QMessageBox.question(
+            self, "Not a chest X-ray",
+            f"{study.display_name} is not a chest X-ray (body part '{printable(study.body_part)}'); the model was made "
+            f"for chest X-rays and its 'lungs' here mean nothing.\n\nMark it {status} anyway? Its mask will not be "
+            "used to fine-tune the model.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def review_and_advance(self, status: str, note: str | None = None) -> None:
         """The reader's verdict (Accept/Corrected/Reject), then the next unreviewed image (a setting, on by default)."""
@@ -621,9 +647,16 @@ class MainWindow(QMainWindow):
 
     def activate_model(self, name_or_path: str) -> None:
         """A model was made the active one: use it here, and offer to redo the unreviewed images."""
+        self.model_watch.acknowledge()
         self.settings.set_model(name_or_path)
         self.use_model(name_or_path)
         self.offer_resegment()
+
+    def _on_active_model_changed(self, name_or_path: str) -> None:
+        """Another program (``adaqat models activate`` / ``rollback``) changed the active model: follow it."""
+        self.status.message(f"The active model was changed outside the viewer; now using {Path(name_or_path).name}")
+        self.settings.set_model(name_or_path)
+        self.use_model(name_or_path)
 
     def offer_resegment(self) -> bool:
         count = len(unreviewed_keys(self.store))
@@ -703,6 +736,7 @@ class MainWindow(QMainWindow):
         self.studies.shutdown()
         self.segmentation.shutdown()
         self.pacs.shutdown()  # the listener's segmenter writes to the store: stop it before the store closes
+        self.model_watch.stop()
         self.precompute.shutdown()  # waits for the image in progress, which may be saving to the store
         if self.document.key is not None:
             log.info("closing with image %s open", image_ref(self.document.key))

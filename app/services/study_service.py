@@ -16,7 +16,7 @@ class StudyService(QObject):
     files_found = Signal(int, int)  # batch id, how many files will be read
 
     _scan = Signal(int, object)
-    _open = Signal(int, str)
+    _open = Signal(int, object)  # a Python str: a QString would mangle a non-UTF-8 name's escaped bytes
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)

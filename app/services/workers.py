@@ -90,7 +90,7 @@ class StudyWorker(QObject):
                 self.problem.emit(batch, str(path), str(error))
         self.batch_done.emit(batch)
 
-    @Slot(int, str)
+    @Slot(int, object)
     def open(self, request: int, path: str) -> None:
         if request < self._latest_open.value:
             return

@@ -47,7 +47,7 @@ import numpy as np
 
 from .atomic import atomic_write_bytes, fsync_dir, remove_stale_temp_files
 from .errors import StoreConflict, StoreError, one_line
-from .image_key import content_key, db_path, legacy_file_key, path_from_db, shown_name, sop_uid
+from .image_key import INVERTED_SUFFIX, content_key, db_path, legacy_file_key, path_from_db, shown_name, sop_uid
 from .masks import as_binary_mask, decode_mask_png, encode_mask_png
 from .opening import create_database, disk_full_reason, read_only_reason, refuse_lost_database
 from .schema import MASK_SOURCES, REVIEW_STATUSES, SCHEMA_VERSION, migrate
@@ -189,7 +189,7 @@ class ImageRecord:
         """What the reader must know about this record ('' when nothing)."""
         if not self.uid_twins:
             return ""
-        return (f"{self.uid_twins} other image(s) in the store carry the same SOPInstanceUID but different pixels; "
+        return (f"{self.uid_twins} other image(s) in the store carry the same SOPInstanceUID but a different picture; "
                 "they are kept as separate images (check the study came from the right patient)")
 
 
@@ -370,6 +370,11 @@ class AnnotationStore:
                     if old is None:
                         old = self._claim_legacy(conn, study, content, uid, path)
                     if old is None:
+                        old = _claim_uninverted(conn, content, path)
+                    duplicate_of = _other_copy(old, path)
+                    if duplicate_of is not None:  # the row keeps showing the first file, never flips between them
+                        del values["path"], values["display_name"]
+                    if old is None:
                         key = content
                         position = conn.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM images").fetchone()[0]
                         columns = ["key", "content_key", "sop_uid", "position", *values, "registered_at", "updated_at"]
@@ -386,22 +391,39 @@ class AnnotationStore:
                             f"UPDATE images SET {assignments}, updated_at = ? WHERE key = ?",
                             [*values.values(), now, key],
                         )
-                        if old["path"] != path:
+                        if duplicate_of is not None:
+                            self._event(conn, "duplicate", key, None, "", "another file holds the same image")
+                        elif old["path"] != path:
                             self._event(conn, "move", key, None, "", "")
                     twins = _uid_twins(conn, uid, key)
                     if twins and old is None:
                         self._event(conn, "uid_collision", key, None, "", f"{twins} other image(s) share the UID")
+                    twin_names = _uid_twin_names(conn, uid, key) if twins else []
             except sqlite3.Error as error:
                 raise StoreError(f"could not register {display_name}: {_db_reason(error)}") from None
             if old is None:
                 log.info("registered image %s", image_ref(key))
             record = self.get_image(key)
         assert record is not None
-        if record.warning:
-            log.warning("image %s: %s", image_ref(key), record.warning)
-            warnings = getattr(study, "warnings", None)
-            if isinstance(warnings, list) and record.warning not in warnings:
-                warnings.append(record.warning)
+        notes = []
+        if duplicate_of is not None:
+            notes.append(
+                f"this file holds the same image as {shown_name(path_from_db(duplicate_of).name)} (same pixels and "
+                f"SOPInstanceUID), listed once as {record.display_name}; a mask or review of one is the other's")
+        if twin_names:
+            notes.append(
+                f"{shown_name(Path(study.path).name)} has the same "
+                f"SOPInstanceUID as {', '.join(twin_names)} but a different picture; they are listed as separate "
+                "images (check each came from the right patient)")
+        elif record.warning:
+            notes.append(record.warning)
+        warnings = getattr(study, "warnings", None)
+        for note in notes:
+            log.warning("image %s: %s", image_ref(key),  # no file names in the log (they may name a patient)
+                        "another file holds the same image" if note.startswith("this file") else
+                        "other image(s) share its SOPInstanceUID")
+            if isinstance(warnings, list) and note not in warnings:
+                warnings.append(note)
         return record
 
     def _claim_legacy(self, conn: sqlite3.Connection, study: Study, content: str, uid: str,
@@ -897,6 +919,34 @@ def _image_record(row: sqlite3.Row) -> ImageRecord:
         uid_twins=int(row["uid_twins"] or 0),
         content_key=row["content_key"],
     )
+
+
+def _uid_twin_names(conn: sqlite3.Connection, uid: str, key: str, limit: int = 3) -> list[str]:
+    """The file names of other images with this UID (for a warning that says which file is which)."""
+    rows = conn.execute("SELECT display_name FROM images WHERE sop_uid = ? AND key != ? ORDER BY position LIMIT ?",
+                        (uid, key, limit)).fetchall()
+    return [shown_name(str(row["display_name"])) for row in rows]
+
+
+def _claim_uninverted(conn: sqlite3.Connection, content: str, path: str | bytes) -> sqlite3.Row | None:
+    """A MONOCHROME1 image's record made before its key said "inverted", if it is this same file."""
+    if not content.endswith(INVERTED_SUFFIX):
+        return None
+    plain = content[: -len(INVERTED_SUFFIX)]
+    row = conn.execute("SELECT key, path FROM images WHERE content_key = ? AND path = ?", (plain, path)).fetchone()
+    if row is not None:
+        conn.execute("UPDATE images SET content_key = ? WHERE key = ?", (content, row["key"]))
+    return row
+
+
+def _other_copy(old: sqlite3.Row | None, path: str | bytes) -> str | bytes | None:
+    """The record's file when ``path`` is a second copy of it (both files exist), not a move."""
+    if old is None or old["path"] == path:
+        return None
+    try:
+        return old["path"] if path_from_db(old["path"]).is_file() else None
+    except OSError:
+        return None
 
 
 def _uid_twins(conn: sqlite3.Connection, uid: str, key: str) -> int:

@@ -49,11 +49,20 @@ def sop_uid(study: Study) -> str:
     return str(getattr(getattr(study, "identifiers", None), "sop_instance_uid", "") or "").strip()
 
 
+INVERTED_SUFFIX = "|inverted"
+
+
 def content_key(study: Study) -> str:
-    """``px:`` + 32 hex of the pixel hash, then ``|`` + the UID for DICOM that has one."""
+    """``px:`` + 32 hex of the pixel hash, then ``|`` + the UID for DICOM that has one.
+
+    An image shown inverted (MONOCHROME1 / Presentation LUT INVERSE) gets ``|inverted`` added: the
+    same stored values with the opposite grey scale are another picture and another model input,
+    so a MONOCHROME1 copy of a MONOCHROME2 file (same pixels, same UID) is a separate image.
+    """
     key = CONTENT_PREFIX + pixel_digest(study)[:32]
     uid = sop_uid(study)
-    return f"{key}|{uid}" if uid else key
+    key = f"{key}|{uid}" if uid else key
+    return key + INVERTED_SUFFIX if getattr(study, "inverted", False) else key
 
 
 def legacy_file_key(path: str | Path) -> str | None:
