@@ -149,6 +149,7 @@ class CodecReport:
     counts: Counter = field(default_factory=Counter)
     by_source: dict = field(default_factory=dict)
     by_operator: dict = field(default_factory=dict)
+    silent_by_source_operator: Counter = field(default_factory=Counter)
     tracebacks_stderr: int = 0
     log_errors: int = 0
     failures: list = field(default_factory=list)
@@ -163,6 +164,7 @@ class CodecReport:
             "tracebacks_on_stderr": self.tracebacks_stderr, "log_records_with_errors": self.log_errors,
             "by_source": {k: dict(v) for k, v in sorted(self.by_source.items())},
             "by_operator": {k: dict(v) for k, v in sorted(self.by_operator.items())},
+            "changed_silently_by_source_operator": dict(sorted(self.silent_by_source_operator.items())),
             "changed_silently_fraction_of_pixels": sorted(self.changed),
             "refusal_kinds": dict(self.refusals.most_common()),
             "max_case_seconds": round(max(self.seconds, default=0.0), 2),
@@ -259,6 +261,7 @@ def run_codec_fuzz(cases: int, work: Path, seed: int = 0, workers: int = 2, time
                     report.refusals[result["message"].split(": ", 1)[1][:48]] += 1
                 if status == "changed_silently":
                     report.changed.append(result["changed_fraction"])
+                    report.silent_by_source_operator[f"{source.name}/{op}"] += 1
                 report.counts[status] += 1
                 report.by_source.setdefault(source.name, Counter())[status] += 1
                 report.by_operator.setdefault(op, Counter())[status] += 1

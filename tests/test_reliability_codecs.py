@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pydicom
 import pytest
 from pydicom.encaps import encapsulate, generate_frames
@@ -118,3 +119,64 @@ def test_codec_mutation_fuzz_small(tmp_path):
     assert not report.failures, report.failures
     assert summary["refused"] >= 20  # the damage is caught, not shown
     assert any(kind.startswith("pixel data damaged") for kind in summary["refusal_kinds"])
+
+
+# --- damage every decoder passes over: caught by the stream's own structure (core/io/codestream.py) ---
+
+
+def _silently_decoded(tmp_path: Path, source_name: str, operator: str, seed: int) -> Path:
+    """A mutation of ``source_name`` that pydicom decodes without any error into other pixels."""
+    from tests.codec_mutation import codec_sources, mutate
+
+    sources = {s.name: s for s in codec_sources(tmp_path)}
+    if not sources:
+        pytest.skip("shared DICOMs not found")
+    source = next(s for name, s in sources.items() if name.startswith(source_name))
+    original = pydicom.dcmread(source.path).pixel_array
+    rng = random.Random(seed)
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
+    try:
+        for attempt in range(300):
+            frame, op = mutate(source.frame, rng)
+            if op != operator:
+                continue
+            ds = pydicom.dcmread(source.path)
+            ds.PixelData = encapsulate([frame])
+            try:
+                pixels = ds.pixel_array
+            except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
+                continue
+            if pixels.shape == original.shape and not np.array_equal(pixels, original):
+                path = tmp_path / f"{source_name}-{operator}-{attempt}.dcm"
+                ds.save_as(path)
+                return path
+    finally:
+        logging.getLogger("pydicom").setLevel(logging.NOTSET)
+    pytest.skip(f"no silent '{operator}' mutation of {source_name} in 300 tries")
+
+
+@pytest.mark.parametrize("source_name, operator, found", [
+    ("JPEG-LL", "flip", "lossless JPEG data"),  # Huffman codes that resynchronise, ending off the last byte
+    ("JPEG-LL", "delete", "lossless JPEG data"),
+    ("RG1_J2KI", "duplicate", "JPEG 2000 tile-part"),  # OpenJPEG decodes a tile longer than its header says
+    ("RG1_J2KR", "truncate", "JPEG 2000"),
+    ("OBXXXX1A_rle", "delete", "RLE segment"),  # a segment that no longer decodes to one plane
+])
+def test_damage_that_every_decoder_accepts_is_refused_by_the_stream_structure(tmp_path, source_name, operator, found):
+    path = _silently_decoded(tmp_path, source_name, operator, seed=29)
+    with pytest.raises(StudyReadError) as info:
+        load_study(path)
+    message = str(info.value)
+    assert "pixel data damaged" in message and found in message and path.name in message and "\n" not in message
+
+
+def test_every_intact_compressed_shared_file_passes_the_structure_checks(tmp_path):
+    from tests.codec_mutation import codec_sources
+
+    sources = codec_sources(tmp_path)
+    if not sources:
+        pytest.skip("shared DICOMs not found")
+    for source in sources:
+        study = load_study(source.path)
+        np.testing.assert_array_equal(study.pixels.shape[:2], pydicom.dcmread(source.path).pixel_array.shape[:2])
+        assert not any("damaged" in warning for warning in study.warnings), source.name

@@ -9,7 +9,10 @@ a radiologist must never read that as an X-ray. So:
   one succeeds, the data is damaged: the study is refused with both facts in the message;
 - 8-bit JPEG (baseline / extended) is also run through libjpeg-turbo in strict mode
   (``simplejpeg``), which reports the corrupt-data *warnings* ("premature end of data segment",
-  "extraneous bytes before marker") that the other decoders pass over silently.
+  "extraneous bytes before marker") that the other decoders pass over silently;
+- lossless JPEG, JPEG 2000 and RLE streams are checked against their own structure
+  (core/io/codestream.py: tile-part lengths and end markers, a Huffman walk that must end on the
+  last byte, RLE segments that must decode to exactly one plane).
 
 Limit (measured in benchmarks/bench_reliability.py, codec family): entropy-coded data carry no
 checksum, so some damage decodes cleanly in every decoder (a Huffman code that resynchronises, a
@@ -22,13 +25,22 @@ from __future__ import annotations
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
-from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit
+from pydicom.uid import (
+    JPEG2000,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    RLELossless,
+)
 
 try:  # libjpeg-turbo with a strict mode; the check is skipped where the wheel is missing
     import simplejpeg
 except ImportError:  # pragma: no cover - a dependency in pyproject.toml
     simplejpeg = None
 
+from core.io.codestream import check_jpeg2000, check_jpeg_lossless, check_rle
 from core.io.redact import library_reason
 
 _STRICT_JPEG_SYNTAXES = (JPEGBaseline8Bit, JPEGExtended12Bit)
@@ -67,7 +79,28 @@ def decode_checked(ds: Dataset, syntax, decoder) -> np.ndarray:
             raise RuntimeError("; ".join(failures))
     if syntax.is_compressed:
         _strict_jpeg(ds, syntax)
+        _structure(ds, syntax)
     return arr
+
+
+def _structure(ds: Dataset, syntax) -> None:
+    """The codestream's own redundancy: lengths, end markers, valid codes (core/io/codestream.py)."""
+    if syntax not in (JPEG2000, JPEG2000Lossless, JPEGLossless, JPEGLosslessSV1, RLELossless):
+        return
+    try:
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    except (StopIteration, ValueError, KeyError, IndexError, TypeError):
+        return  # the framing was already accepted by the decoder above
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if syntax in (JPEG2000, JPEG2000Lossless):
+        problem = check_jpeg2000(frame)
+    elif syntax == RLELossless:
+        problem = check_rle(frame, rows, columns, samples * ((int(ds.get("BitsAllocated", 8) or 8) + 7) // 8))
+    else:
+        problem = check_jpeg_lossless(frame, rows * columns * samples) if samples == 1 else None
+    if problem:
+        raise DamagedPixelData(problem)
 
 
 def _plugin_reason(exc: BaseException, plugin: str) -> str:
