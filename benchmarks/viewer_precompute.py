@@ -44,7 +44,8 @@ def precompute_session(app, data_dir: Path, count: int, stall_meter, wait_for, r
         rows = []
         for index, key in enumerate(keys[1:], start=2):
             shown: dict[str, float] = {}
-            conn = window.mask_shown.connect(lambda k, key=key: shown.setdefault("mask", time.perf_counter()) if k == key else None)
+            conn = window.mask_shown.connect(
+                lambda k, key=key: shown.setdefault("mask", time.perf_counter()) if k == key else None)
             open_meter.start()
             opened = time.perf_counter()
             window.worklist.select(key)
@@ -52,7 +53,8 @@ def precompute_session(app, data_dir: Path, count: int, stall_meter, wait_for, r
                 raise SystemExit(f"image {index}: no mask within 60 s")
             rows.append({"image": index, "open_to_mask_s": shown["mask"] - opened,
                          "max_stall_ms": open_meter.stop() * 1000,
-                         "background_order": window.precompute.order.index(key) + 1 if key in window.precompute.order else None})
+                         "background_order": (window.precompute.order.index(key) + 1
+                                              if key in window.precompute.order else None)})
             window.mask_shown.disconnect(conn)
         session_stall_ms = session_meter.stop() * 1000
         window.close()
@@ -70,7 +72,8 @@ def print_precompute(result: dict) -> None:
     print(f"masks ready in advance: folder of {result['images']} opened, background pass "
           f"{result['background_pass_s']:.1f} s ({result['background_per_image_s']:.2f} s per image)")
     print(f"{'measure':<40} {'value':>10} {'aim':>8}")
-    print(f"{'open -> mask, images 2..N, median (s)':<40} {result['open_to_mask_median_s']:>10.3f} {AIM_OPEN_TO_MASK_S:>8.1f}")
+    print(f"{'open -> mask, images 2..N, median (s)':<40} {result['open_to_mask_median_s']:>10.3f} "
+          f"{AIM_OPEN_TO_MASK_S:>8.1f}")
     print(f"{'open -> mask, images 2..N, worst (s)':<40} {result['open_to_mask_max_s']:>10.3f} {'-':>8}")
     print(f"{'longest GUI stall, whole session (ms)':<40} {result['max_stall_ms_session']:>10.1f} {AIM_STALL_MS:>8.0f}")
     print(f"{'longest GUI stall, while opening (ms)':<40} {result['max_stall_ms_opening']:>10.1f} {AIM_STALL_MS:>8.0f}")

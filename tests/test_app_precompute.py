@@ -61,7 +61,8 @@ def test_background_pass_sorts_by_confidence_and_shows_flags_with_reasons(qtbot,
     assert background is not None and background != threading.get_ident()  # never on the GUI thread
     for key in keys:
         revision = window.store.latest_revision(key)
-        assert revision.source == "model" and revision.model_weights_sha256 == window.segmentation.model_info.weights_sha256
+        assert revision.source == "model"
+        assert revision.model_weights_sha256 == window.segmentation.model_info.weights_sha256
         assert window.worklist.confidence(key) is not None
 
     half = _key_of(window, "04_half.png")
