@@ -35,6 +35,10 @@ def _trailing_ok(data: bytes, end: int) -> bool:
 
 def check_jpeg2000(data: bytes) -> str | None:
     """Tile-part lengths, the end-of-codestream marker and the marker-free coded data."""
+    if len(data) >= 4 and _u16(data, 0) != _SOC:
+        data = _jp2_codestream(data)  # some writers (GDCM) wrap the codestream in a JP2 file
+        if data is None:
+            return None  # neither form: the decoder accepted it, nothing to check it against
     if len(data) < 4 or _u16(data, 0) != _SOC:
         return "the JPEG 2000 codestream does not start with its SOC marker"
     at = 2
@@ -91,6 +95,25 @@ def check_jpeg2000(data: bytes) -> str | None:
         tile_parts += 1
     if not tile_parts:
         return "the JPEG 2000 codestream has no tile data"
+    return None
+
+
+def _jp2_codestream(data: bytes) -> bytes | None:
+    """The contiguous-codestream ('jp2c') box of a JP2 file, or None when ``data`` is not one."""
+    if data[4:8] != b"jP  ":
+        return None
+    at = 0
+    while at + 8 <= len(data):
+        length, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8]
+        header = 8
+        if length == 1 and at + 16 <= len(data):
+            length, header = int.from_bytes(data[at + 8:at + 16], "big"), 16
+        if kind == b"jp2c":
+            end = len(data) if length == 0 else at + length
+            return data[at + header:end] + data[end:][:1]  # keep DICOM's pad byte, if any
+        if length < header:
+            return None
+        at += length
     return None
 
 
@@ -269,7 +292,7 @@ def _walk(segment: np.ndarray, count: int, lengths: np.ndarray) -> str | None:
         return None
     left = nbits - state
     if left <= 7 and np.all(np.unpackbits(segment[-1:])[8 - left:] == 1):
-        return None  # only the final 1-bit padding is left
+        return None  # only the last byte's padding is left: 1-bits, as ISO 10918-1 F.1.2.3 requires
     return f"hold {left} coded bits after the last sample (bytes were changed or added)"
 
 
