@@ -188,7 +188,8 @@ def test_jpeg2000_structure_check_on_the_real_codestream():
     assert check_jpeg2000(frame) is None
     middle = len(frame) // 2
     assert "codestream ends 40 bytes early" in check_jpeg2000(frame[:middle] + frame[middle + 40:])
-    assert "does not end where its header says" in check_jpeg2000(frame[:middle] + frame[middle:middle + 40] + frame[middle:])
+    grown = frame[:middle] + frame[middle:middle + 40] + frame[middle:]
+    assert "does not end where its header says" in check_jpeg2000(grown)
     assert "codestream ends 200 bytes early" in check_jpeg2000(frame[: len(frame) - 200])
     coded = bytearray(frame)
     at = next(i for i in range(middle, len(coded) - 1) if coded[i] == 0xFF)
