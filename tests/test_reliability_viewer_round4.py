@@ -39,6 +39,23 @@ def test_the_monochrome1_copy_of_a_file_is_its_own_image_in_the_store(tmp_path):
         assert store.get_image(second.key).path == Path(fake)
 
 
+def test_a_monochrome1_record_made_before_inverted_keys_keeps_its_review(tmp_path):
+    import sqlite3
+
+    from core.store.image_key import INVERTED_SUFFIX
+
+    fake = shutil.copy(shared_file("dicom", "Fake_MONOHR1.dcm"), tmp_path / "Fake_MONOHR1.dcm")
+    with AnnotationStore(tmp_path / "store") as store:
+        key = store.register_image(load_study(fake)).key
+        store.set_review(key, "rejected", "wrong side", "alice")
+    with sqlite3.connect(tmp_path / "store" / "annotations.sqlite") as conn:  # as the earlier key form wrote it
+        conn.execute("UPDATE images SET content_key = ? WHERE key = ?", (key.removesuffix(INVERTED_SUFFIX), key))
+    with AnnotationStore(tmp_path / "store") as store:
+        again = store.register_image(load_study(fake))
+        assert again.key == key and again.status == "rejected" and again.reader == "alice"
+        assert again.made_on(load_study(fake)) and len(store.list_images()) == 1
+
+
 def test_a_second_copy_of_one_file_is_named_as_a_duplicate_and_never_takes_the_row(tmp_path):
     first = shutil.copy(shared_file("dicom", TWIN_MONO2), tmp_path / "a.dcm")
     copy = shutil.copy(first, tmp_path / "b.dcm")
