@@ -269,7 +269,8 @@ def run_codec_fuzz(cases: int, work: Path, seed: int = 0, workers: int = 2, time
                     report.log_errors += len(result["log_errors"])
                     report.failures.append(f"[log] case {number} ({source.name} {op}): {result['log_errors'][0]}")
                 if status in ("error", "bad_message", "crashed", "hung"):
-                    report.failures.append(f"[{status}] case {number} ({source.name} {op}): {result.get('message', '')}")
+                    message = result.get("message", "")
+                    report.failures.append(f"[{status}] case {number} ({source.name} {op}): {message}")
                 path.unlink(missing_ok=True)
             if progress is not None:
                 progress(index, report)

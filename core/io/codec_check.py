@@ -70,8 +70,9 @@ def decode_checked(ds: Dataset, syntax, decoder) -> np.ndarray:
                 failures.append(f"{name}: {_plugin_reason(exc, name)}")
                 continue
             if failures:
+                stopped, reason = failures[0].split(": ", 1)
                 raise DamagedPixelData(
-                    f"the {failures[0].split(':')[0]} decoder stopped on damaged data ({failures[0].split(': ', 1)[1]}); "
+                    f"the {stopped} decoder stopped on damaged data ({reason}); "
                     f"the '{name}' decoder would show a scrambled picture"
                 )
             break
