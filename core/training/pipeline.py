@@ -171,16 +171,18 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
 
     Under torchrun (``core.training.distributed``) every process trains, rank 0 alone writes.
     """
-    if resolve_profile(config) in CONTINUING_PROFILES:
+    profile = resolve_profile(config)
+    if profile in CONTINUING_PROFILES:
         if distributed.world_size() > 1:
             raise ValueError(f"the {config.profile} profile is a short single-process run; under torchrun train the full "
                              "profile (--from lite_medsam, or --backbone with --checkpoint)")
         from .continue_run import continue_training
 
         if resume and progress:
-            progress(ProgressEvent("prepare", 0, 0, 0, 0, message="a decoder-profile run is short: it starts again"))
+            progress(ProgressEvent("prepare", 0, 0, 0, 0,
+                                   message=f"a {profile}-profile run is short: --resume starts it again"))
         if config.stages != "both" and progress:
-            progress(ProgressEvent("prepare", 0, 0, 0, 0, message="the decoder profile always runs both stages "
+            progress(ProgressEvent("prepare", 0, 0, 0, 0, message=f"the {profile} profile always runs both stages "
                                    "(it writes an INT8 model); --stages applies to --profile full"))
         return continue_training(manifest_path, out_dir, config, progress, cancel)
     torch.manual_seed(config.seed)
