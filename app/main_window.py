@@ -407,7 +407,8 @@ class MainWindow(QMainWindow):
                     "the file changed since it was listed: it holds another image, so the saved mask of the "
                     "earlier image is not shown on it; it is listed as a new image"))
                 key = record.key
-        if record is not None and record.warning and record.warning not in study.warnings:
+        named = any("same SOPInstanceUID as" in warning for warning in study.warnings)  # the store's, naming files
+        if record is not None and record.warning and record.warning not in study.warnings and not named:
             study.warnings.append(record.warning)  # shown in the info panel with the loader's warnings
         return key, record
 
