@@ -8,9 +8,9 @@ machine's load hits every bundle alike:
 * ``segment``: ``adaqat segment`` of the sample DICOM (process start to mask written and exit);
 * ``viewer``: ``adaqat-viewer FILE --screenshot`` (start, open the DICOM, first mask on screen, exit);
 
-each once **cold** (the bundle's own files dropped from the page cache first with
-``posix_fadvise(DONTNEED)``, as after a reboot; other processes' cache is left alone) and ``--warm``
-times warm, under ``/usr/bin/time -v`` for the peak resident set and the CPU seconds (user + system,
+each once **cold** (the whole page cache dropped first, ``sync; echo 3 > /proc/sys/vm/drop_caches``,
+as after a reboot, where this process may write it, i.e. as root; otherwise, or with ``--evict-only``, only
+the bundle's own files with ``posix_fadvise(DONTNEED)``) and ``--warm`` times warm, under ``/usr/bin/time -v`` for the peak resident set and the CPU seconds (user + system,
 a figure the machine's load barely moves, unlike the wall time). Runs offline-equivalent (the
 commands make no network call) with a fresh ``$ADAQAT_HOME`` per bundle. Prints a table and writes
 ``benchmarks/results/bundles.json``.
@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import os
 import platform
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -71,6 +71,19 @@ def evict(folder: Path) -> None:
                 os.close(fd)
 
 
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+
+
+def drop_caches(folder: Path, evict_only: bool) -> str:
+    """Make the next start cold: the whole page cache where allowed, else the folder's files. Returns which."""
+    if not evict_only and os.access(DROP_CACHES, os.W_OK):
+        os.sync()
+        DROP_CACHES.write_text("3\n")
+        return "drop_caches"
+    evict(folder)
+    return "fadvise"
+
+
 def is_checkout(folder: Path) -> bool:
     return (folder / "core" / "cli").is_dir() and not (folder / "adaqat-viewer").exists()
 
@@ -92,7 +105,7 @@ def timed(cmd: list[str], env: dict, cwd: Path) -> dict:
     report = cwd / "time.txt"
     start = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-v", "-o", str(report), *cmd], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=1800)
+                          text=True, timeout=1800, check=False)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"error: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -106,7 +119,7 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def measure(bundles: dict[str, Path], rounds: int, warm: int) -> dict:
+def measure(bundles: dict[str, Path], rounds: int, warm: int, evict_only: bool = False) -> dict:
     runs: dict[str, dict[str, dict[str, list]]] = {
         name: {task: {"cold": [], "warm": []} for task in TASKS} for name in bundles}
     with tempfile.TemporaryDirectory(prefix="bench-bundles-") as scratch:
@@ -120,12 +133,12 @@ def measure(bundles: dict[str, Path], rounds: int, warm: int) -> dict:
                     if is_checkout(bundle):
                         env["PYTHONPATH"] = str(bundle)
                     else:
-                        evict(bundle)
-                        cold = timed(command(bundle, task, work), env, work) | {"load": load_average()}
+                        how = drop_caches(bundle, evict_only)
+                        cold = timed(command(bundle, task, work), env, work) | {"load": load_average(), "cold": how}
                         runs[name][task]["cold"].append(cold)
                         print(f"  round {round_index + 1} {task:8s} {name:10s} cold {cold['seconds']:7.2f} s "
-                              f"(cpu {cold['cpu_seconds']:6.2f} s) {cold['peak_rss_mib']:5d} MiB (load {cold['load']})",
-                              flush=True)
+                              f"(cpu {cold['cpu_seconds']:6.2f} s) {cold['peak_rss_mib']:5d} MiB "
+                              f"(load {cold['load']}, {how})", flush=True)
                     for _ in range(warm):
                         hot = timed(command(bundle, task, work), env, work) | {"load": load_average()}
                         runs[name][task]["warm"].append(hot)
@@ -172,6 +185,8 @@ def main() -> None:
     parser.add_argument("--no-dist", action="store_true", help="leave out the bundles found under --dist")
     parser.add_argument("--rounds", type=int, default=2, help="cold runs per bundle and task")
     parser.add_argument("--warm", type=int, default=2, help="warm runs after each cold one")
+    parser.add_argument("--evict-only", action="store_true",
+                        help="cold runs: drop only the bundle's files from the cache, never the whole page cache")
     parser.add_argument("--json-out", default=str(ROOT / "benchmarks" / "results" / "bundles.json"))
     args = parser.parse_args()
     bundles = {flavour: Path(args.dist) / f"adaqat-{flavour}" for flavour in ("reader", "annotator")
@@ -181,9 +196,11 @@ def main() -> None:
         bundles[name] = Path(folder).resolve()
     if not bundles:
         raise SystemExit("error: no bundle found (run: bash packaging/build.sh)")
-    results = measure(bundles, args.rounds, args.warm)
+    results = measure(bundles, args.rounds, args.warm, args.evict_only)
     print(table(results))
-    record = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor()},
+    memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+    record = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "processor": platform.processor(),
+                          "memory_gib": round(int(memory.group(1)) / 2**20, 1) if memory else None},
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rounds": args.rounds, "warm": args.warm,
               "bundles": results}
     Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@
 #   dist/adaqat-annotator/  the annotator's PC: everything, fine-tuning included (torch)
 # Usage: bash packaging/build.sh [reader|annotator|both]   (default both, the reader first: it takes a minute
 # or two, the annotator ~13 min on 2 cores). ADAQAT_ARCHIVE=0 skips the .tar.gz files.
-# Installs PyInstaller into the project venv (extra "bundle"); needs the network only for that step.
+# Installs PyInstaller into the project venv (extra "bundle") when missing; needs the network only for that step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHICH="${1:-both}"
@@ -13,7 +13,9 @@ case "$WHICH" in
   *) echo "error: unknown bundle '$WHICH' (use reader, annotator or both)" >&2; exit 2 ;;
 esac
 if [[ ! -x .venv/bin/python ]]; then source scripts/setup_venv.sh ""; fi
-.venv/bin/python -m pip install -q -e ".[bundle]"
+# PyInstaller (extra "bundle"): installed only when missing, so that a build from another folder (a clean
+# export of a commit, `ln -s` to this venv) never re-points the venv's editable install of the project
+.venv/bin/python -c "import PyInstaller" 2>/dev/null || .venv/bin/python -m pip install -q -e ".[bundle]"
 for flavour in "${FLAVOURS[@]}"; do
   name="adaqat-$flavour"
   echo "== building dist/$name"

@@ -3,10 +3,10 @@
 #   annotator (dist/adaqat-annotator): segment the sample DICOM with the bundled command line, start the
 #     viewer offscreen and save a screenshot with its mask, fine-tune the bundled model on two images for one
 #     short epoch, and export the new model as a package (what an annotator sends to reading stations).
-#   reader (dist/adaqat-reader): no torch in the folder; segment the sample DICOM; import and activate a model
+#   reader (dist/adaqat-reader): no torch in the folder; segment the sample DICOM and a sample JPEG; import and activate a model
 #     package (the annotator's fine-tuned model when the annotator was tested in the same run, else the
 #     bundled model exported by the reader itself); screenshot of the viewer with the mask of that model;
-#     `adaqat train` refused in one line that names the annotator bundle.
+#     `adaqat train` and `adaqat evaluate` refused in one line that names the annotator bundle.
 # Usage: bash packaging/smoke_test.sh [reader|annotator|both] [OUT_DIR]   (default both, build/smoke)
 # Exit 0 when all pass; times and peak memory of each step: OUT_DIR/<bundle>/*.time.
 set -euo pipefail
@@ -76,6 +76,10 @@ smoke_reader() {
   local sample="$bundle/_internal/resources/samples/chest_cr_RG1_J2KR.dcm"
   step segment "$bundle/adaqat" segment "$sample" --out "$OUT/masks" --json
   [[ -s "$OUT/masks/chest_cr_RG1_J2KR.png" ]] || { echo "error: no mask written" >&2; exit 1; }
+  # a JPEG through OpenCV's decoder (its video/LAPACK libraries are stand-ins in the reader)
+  local jpeg; jpeg=$(ls "$bundle/_internal/resources/samples/"*.jpg | head -1)
+  step segment_jpeg "$bundle/adaqat" segment "$jpeg" --out "$OUT/masks_jpeg"
+  [[ -s "$OUT/masks_jpeg/$(basename "${jpeg%.jpg}").png" ]] || { echo "error: no mask for the JPEG" >&2; exit 1; }
   local package="$ROOT_OUT/clinic.adaqat-model"
   if [[ ! -s "$package" ]]; then  # no annotator in this run: the reader exports its bundled model itself
     package="$OUT/bundled.adaqat-model"
@@ -94,6 +98,12 @@ smoke_reader() {
   if [[ $status -ne 2 ]] || ! grep -q "adaqat-annotator" "$OUT/train.log" || grep -q Traceback "$OUT/train.log"; then
     cat "$OUT/train.log" >&2; echo "error: the reader's 'adaqat train' did not refuse in one line" >&2; exit 1; fi
   echo "   refused: $(head -1 "$OUT/train.log")"
+  echo "== evaluate (must be refused: no SciPy in the reader): adaqat evaluate"
+  status=0
+  "${NONET[@]}" "$bundle/adaqat" evaluate --data x.csv > "$OUT/evaluate.log" 2>&1 || status=$?
+  if [[ $status -ne 2 ]] || ! grep -q "adaqat-annotator" "$OUT/evaluate.log" || grep -q Traceback "$OUT/evaluate.log"; then
+    cat "$OUT/evaluate.log" >&2; echo "error: the reader's 'adaqat evaluate' did not refuse in one line" >&2; exit 1; fi
+  echo "   refused: $(head -1 "$OUT/evaluate.log")"
 }
 
 for flavour in "${FLAVOURS[@]}"; do
