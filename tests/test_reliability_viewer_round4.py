@@ -93,7 +93,7 @@ def test_the_shared_twins_get_two_worklist_rows_with_their_own_grey_scale(qtbot,
                         timeout=MASK_TIMEOUT_MS)
         inverted[record.display_name] = win.document.study.inverted
         assert win.windowTitle().startswith(record.display_name)  # the row's name is the picture shown
-    assert inverted == {"source.dcm": False, "Fake_MONOHR1.dcm": True} or set(inverted.values()) == {False, True}
+    assert inverted["Fake_MONOHR1.dcm"] and sorted(inverted.values()) == [False, True]  # one of each, never flipping
 
 
 # --- a model activated or rolled back outside the viewer ----------------------------------------------
