@@ -118,6 +118,8 @@ def test_codec_mutation_fuzz_small(tmp_path):
     assert summary["tracebacks_on_stderr"] == 0 and summary["log_records_with_errors"] == 0, report.failures
     assert not report.failures, report.failures
     assert summary["refused"] >= 20  # the damage is caught, not shown
+    for operator in ("truncate", "delete", "duplicate"):  # a stream that changed length is never shown
+        assert summary["by_operator"].get(operator, {}).get("changed_silently", 0) == 0, summary["by_operator"]
     assert any(kind.startswith("pixel data damaged") for kind in summary["refusal_kinds"])
 
 
