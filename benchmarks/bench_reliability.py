@@ -353,6 +353,8 @@ def main() -> int:
               f"{report['train_sigkill']['lost_or_unloadable']:>10}")
     print(f"total {report['elapsed_s']:.0f} s")
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    if args.only and args.json_out.is_file():  # a partial run updates its sections, keeps the other families'
+        report = {**json.loads(args.json_out.read_text(encoding="utf-8")), **report}
     args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"written {args.json_out}")
     return 1 if failures else 0
