@@ -40,7 +40,7 @@ from core.evaluation.runner import manifest_images  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
 from core.review.quality_flags import assess  # noqa: E402
 from core.segment.confidence import (  # noqa: E402
-    MODEL_FILE, VARIANT_INSETS, ConfidenceModel, measure, measure_variants, transform)
+    MODEL_FILE, VARIANT_INSETS, ConfidenceModel, measure, measure_variants, probability_margin, transform)
 from core.segment.predictor import Predictor  # noqa: E402
 from core.training.manifest import read_manifest  # noqa: E402
 
@@ -68,6 +68,8 @@ MAX_FLAGGED_SHARE_VAL = 0.15  # the low-confidence cut flags at most this share 
 #   uncertain + box inset bottom-right 0.699  0.71       0.51        0.641  <- chosen (1 decoder run)
 #   uncertain + all four box variants  0.693  0.70       0.53        0.640  (4 decoder runs)
 #   uncertain + bottom-right + shape   0.676  0.71       0.47        0.618  (shape is used by the flags)
+#   mean probability inside the mask   0.699  0.73       0.37        0.600
+#   uncertain + bottom-right + mean in 0.696  0.71       0.46        0.623
 TERMS = (
     "log_uncertain_fraction",
     "log1m_agree_inset_bottom_right",
@@ -82,6 +84,9 @@ CANDIDATES = {
     "uncertain + inset bottom-right": TERMS,
     "uncertain + all box variants": ("log_uncertain_fraction",) + tuple(f"log1m_agree_{v}" for v in VARIANT_INSETS),
     "uncertain + bottom-right + shape": TERMS + ("log1m_side_ratio", "lower_border_roughness", "log1m_solidity"),
+    "mean probability inside": ("log1m_mean_inside",),
+    "uncertain + mean inside": ("log_uncertain_fraction", "log1m_mean_inside"),
+    "uncertain + bottom-right + mean inside": TERMS + ("log1m_mean_inside",),
 }
 
 
@@ -90,7 +95,7 @@ def _cache_path(name: str) -> Path:
 
 
 def collect(names: list[str], model_name: str, variants: tuple[str, ...], limit: int | None,
-            fresh: bool = False) -> None:
+            fresh: bool = False, redo_without_maps: bool = False) -> None:
     loaded = load_model(model_name)
     predictor = Predictor(loaded)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -100,9 +105,11 @@ def collect(names: list[str], model_name: str, variants: tuple[str, ...], limit:
         samples = [s for s in read_manifest(DATA / folder / "manifest.csv").samples if s.split in splits][:limit]
         problems: list[str] = []
         rows, done_seconds = _resumable_rows(name, loaded.info.label, variants, fresh)
+        maps = CACHE / "maps" / name.replace(" ", "_")
+        if redo_without_maps:  # rows collected before the maps were kept: run them again
+            rows = [row for row in rows if (maps / f"{row['id']}.npz").is_file()]
         done = {row["id"] for row in rows}
         started = time.perf_counter() - done_seconds
-        maps = CACHE / "maps" / name.replace(" ", "_")
         maps.mkdir(parents=True, exist_ok=True)
         for item in manifest_images([s for s in samples if s.id not in done], problems):
             t0 = time.perf_counter()
@@ -149,7 +156,13 @@ def _load(name: str) -> dict:
     path = _cache_path(name)
     if not path.is_file():
         raise SystemExit(f"error: {path}: no features for '{name}' (run: bench_confidence.py collect first)")
-    return json.loads(path.read_text())
+    data = json.loads(path.read_text())
+    maps = CACHE / "maps" / name.replace(" ", "_")
+    for row in data["rows"]:  # probability-map features added after a row was collected, from its kept map
+        if "mean_inside" not in row["features"] and (maps / f"{row['id']}.npz").is_file():
+            low = np.load(maps / f"{row['id']}.npz")["low"].astype(np.float32)
+            row["features"]["mean_inside"] = probability_margin(low)["mean_inside"]
+    return data
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
@@ -359,8 +372,12 @@ def _examples(names: list[str], model: ConfidenceModel, path: Path, per_set: int
         picked += [(name, row, samples[row["id"]], maps / f"{row['id']}.npz") for row in rows[:per_set]]
     if not picked:
         return
-    fig, axes = plt.subplots(1, len(picked), figsize=(2.6 * len(picked), 2.9))
-    for ax, (name, row, sample, npz) in zip(np.atleast_1d(axes), picked):
+    fig, axes = plt.subplots(len(names), per_set, figsize=(2.8 * per_set, 3.0 * len(names)), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    slots = {name: iter(axes[i]) for i, name in enumerate(names)}
+    for name, row, sample, npz in picked:
+        ax = next(slots[name])
         arrays = np.load(npz)
         gray = cv2.imdecode(np.fromfile(sample.image, np.uint8), cv2.IMREAD_GRAYSCALE)
         ax.imshow(gray, cmap="gray")
@@ -369,10 +386,9 @@ def _examples(names: list[str], model: ConfidenceModel, path: Path, per_set: int
         quality = assess(model.score(row["features"]), row["features"], model.flags)
         ax.set_title(f"{name}\nDice {row['dice']:.3f}, conf {quality.confidence:.2f}"
                      f"{' (flagged)' if quality.flags else ''}", fontsize=7)
-        ax.axis("off")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
 
 
 def _scatter(points, path: Path) -> None:
@@ -405,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--variants", default="all", help="'all' (to choose), or the comma-separated variants to run")
     c.add_argument("--limit", type=int, default=None)
     c.add_argument("--fresh", action="store_true", help="start the sets again (default: go on where a run stopped)")
+    c.add_argument("--redo-without-maps", action="store_true", help="run again the images whose maps were not kept")
     sub.add_parser("select", help="score the candidate term sets on the val sets (how TERMS was chosen)")
     f = sub.add_parser("fit")
     f.add_argument("--out", type=Path, default=MODEL_FILE)
@@ -417,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "collect":
         names = {"fit": fit_sets, "report": report_sets}.get(args.sets) or args.sets.split(",")
         variants = tuple(VARIANT_INSETS) if args.variants == "all" else tuple(v for v in args.variants.split(",") if v)
-        collect(names, args.model, variants, args.limit, args.fresh)
+        collect(names, args.model, variants, args.limit, args.fresh, args.redo_without_maps)
     elif args.command == "select":
         select(fit_sets)
     elif args.command == "fit":

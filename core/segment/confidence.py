@@ -55,12 +55,14 @@ def binary_dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def probability_margin(probability: np.ndarray) -> dict[str, float]:
-    """Uncertain share of the mask and the map's soft Dice with its own thresholded mask."""
+    """Uncertain share of the mask, the map's soft Dice with its own mask, the mean probability inside it."""
     mask = probability > 0.5
     area = float(mask.sum())
     uncertain = float(((probability > UNCERTAIN[0]) & (probability < UNCERTAIN[1])).sum())
-    soft = 2.0 * float(probability[mask].sum()) / (float(probability.sum()) + area) if area else 0.0
-    return {"uncertain_fraction": uncertain / max(area, 1.0), "soft_dice": soft}
+    inside = float(probability[mask].sum())
+    soft = 2.0 * inside / (float(probability.sum()) + area) if area else 0.0
+    return {"uncertain_fraction": uncertain / max(area, 1.0), "soft_dice": soft,
+            "mean_inside": inside / area if area else 0.0}
 
 
 def measure(predictor, iou_prediction: float | None, low_probability: np.ndarray, mask: np.ndarray,
