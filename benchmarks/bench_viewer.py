@@ -35,23 +35,6 @@ def shared_data_dir() -> Path:
     return Path(env) if env else ROOT.parent / "shared" / "data"
 
 
-def pyside_refcount_guard() -> list:
-    """Extra references to None and True while a benchmark runs on PySide6 6.12.0 with Python < 3.12.
-
-    That PySide6 drops one reference to None for every Python slot a signal calls and one to True for
-    every ``emit()`` (``sys.getrefcount`` falls by one per call; 6.11.3 does not). The 10 ms stall timer
-    alone calls 100 slots a second, so a session aborts after a few minutes with "Fatal Python error:
-    none_dealloc". Held references postpone that beyond the benchmark; the fix is another PySide6.
-    """
-    import PySide6
-
-    if sys.version_info >= (3, 12) or not PySide6.__version__.startswith("6.12."):
-        return []  # None and True are immortal from Python 3.12 on
-    print(f"note: PySide6 {PySide6.__version__} on Python {platform.python_version()} leaks references to "
-          "None/True per signal; holding 2 x 10^6 extra references for this run", file=sys.stderr)
-    return [None] * 1_000_000 + [True] * 1_000_000
-
-
 class StallMeter:
     """Longest interval between 10 ms timer ticks while armed."""
 
@@ -258,7 +241,6 @@ def main() -> int:
     parser.add_argument("--launch-child", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    guard = pyside_refcount_guard()  # held until main returns
     if args.launch_child:
         return launch_child(args.launch_child, args.store)
     if args.precompute:
@@ -300,7 +282,6 @@ def main() -> int:
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(f"written {args.json_out}")
-    del guard
     return 0
 
 
