@@ -210,6 +210,8 @@ def start_thread(worker: QObject, name: str) -> QThread:
     return thread
 
 
-def stop_thread(thread: QThread, timeout_ms: int = 30000) -> None:
+def stop_thread(thread: QThread) -> None:
+    """Quit and join: the call in progress (one model call or file read) finishes first. A time limit
+    would let Qt destroy a running thread, which aborts the process at exit."""
     thread.quit()
-    thread.wait(timeout_ms)
+    thread.wait()
