@@ -10,9 +10,10 @@ machine's load hits every bundle alike:
 
 each once **cold** (the whole page cache dropped first, ``sync; echo 3 > /proc/sys/vm/drop_caches``,
 as after a reboot, where this process may write it, i.e. as root; otherwise, or with ``--evict-only``, only
-the bundle's own files with ``posix_fadvise(DONTNEED)``) and ``--warm`` times warm, under ``/usr/bin/time -v`` for the peak resident set and the CPU seconds (user + system,
+the bundle's own files with ``posix_fadvise(DONTNEED)``) and ``--warm`` times warm (page cache kept, but each run in a fresh ``$ADAQAT_HOME``, so that every run computes
+its mask), under ``/usr/bin/time -v`` for the peak resident set and the CPU seconds (user + system,
 a figure the machine's load barely moves, unlike the wall time). Runs offline-equivalent (the
-commands make no network call) with a fresh ``$ADAQAT_HOME`` per bundle. Prints a table and writes
+commands make no network call). Prints a table and writes
 ``benchmarks/results/bundles.json``.
 
     python benchmarks/bench_bundles.py [--rounds 2] [--warm 2] [--bundle today=/path/to/adaqat]
@@ -119,6 +120,16 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def fresh_env(bundle: Path, home: Path) -> dict:
+    """A new user folder for every run: a warm viewer run must compute its mask too, not find the last run's."""
+    home.mkdir(parents=True)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "ADAQAT_HOME": str(home / "home"),
+           "ADAQAT_SETTINGS": str(home / "viewer.ini"), "QT_QPA_PLATFORM": "offscreen"}
+    if is_checkout(bundle):
+        env["PYTHONPATH"] = str(bundle)
+    return env
+
+
 def measure(bundles: dict[str, Path], rounds: int, warm: int, evict_only: bool = False) -> dict:
     runs: dict[str, dict[str, dict[str, list]]] = {
         name: {task: {"cold": [], "warm": []} for task in TASKS} for name in bundles}
@@ -128,19 +139,17 @@ def measure(bundles: dict[str, Path], rounds: int, warm: int, evict_only: bool =
                 for name, bundle in bundles.items():
                     work = Path(scratch) / f"{name}-{task}-{round_index}"
                     work.mkdir()
-                    env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "ADAQAT_HOME": str(work / "home"),
-                           "ADAQAT_SETTINGS": str(work / "viewer.ini"), "QT_QPA_PLATFORM": "offscreen"}
-                    if is_checkout(bundle):
-                        env["PYTHONPATH"] = str(bundle)
-                    else:
+                    if not is_checkout(bundle):
                         how = drop_caches(bundle, evict_only)
-                        cold = timed(command(bundle, task, work), env, work) | {"load": load_average(), "cold": how}
+                        cold = timed(command(bundle, task, work), fresh_env(bundle, work / "cold"), work) | {
+                            "load": load_average(), "cold": how}
                         runs[name][task]["cold"].append(cold)
                         print(f"  round {round_index + 1} {task:8s} {name:10s} cold {cold['seconds']:7.2f} s "
                               f"(cpu {cold['cpu_seconds']:6.2f} s) {cold['peak_rss_mib']:5d} MiB "
                               f"(load {cold['load']}, {how})", flush=True)
-                    for _ in range(warm):
-                        hot = timed(command(bundle, task, work), env, work) | {"load": load_average()}
+                    for index in range(warm):
+                        hot = timed(command(bundle, task, work), fresh_env(bundle, work / f"warm{index}"), work) | {
+                            "load": load_average()}
                         runs[name][task]["warm"].append(hot)
                         print(f"  round {round_index + 1} {task:8s} {name:10s} warm {hot['seconds']:7.2f} s "
                               f"(cpu {hot['cpu_seconds']:6.2f} s) {hot['peak_rss_mib']:5d} MiB (load {hot['load']})",
@@ -170,8 +179,8 @@ def table(results: dict) -> str:
         archive = f"{row['archive_bytes'] / 1e6:,.0f} MB" if row["archive_bytes"] else "-"
         cells = [f"{row.get(f'{task}_{kind}_s_median', float('nan')):.1f} s ({row.get(f'{task}_{kind}_cpu_s_median', float('nan')):.1f} s CPU)"
                  for task in TASKS for kind in ("cold", "warm")]
-        rss = f"{row.get('segment_warm_peak_rss_mib_max', row.get('segment_cold_peak_rss_mib_max'))} / " \
-              f"{row.get('viewer_warm_peak_rss_mib_max', row.get('viewer_cold_peak_rss_mib_max'))} MiB"
+        peaks = [max(row.get(f"{task}_{kind}_peak_rss_mib_max", 0) for kind in ("cold", "warm")) for task in TASKS]
+        rss = f"{peaks[0]} / {peaks[1]} MiB"  # the most of any run, cold or warm
         lines.append(f"| {name} | {row['unpacked_bytes'] / 1e6:,.0f} MB | {archive} | " + " | ".join(cells) + f" | {rss} |")
     return "\n".join(lines)
 
