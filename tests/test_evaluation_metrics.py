@@ -278,3 +278,59 @@ def test_identity_is_perfect(masks):
     a, _ = masks
     m = image_metrics(a, a)
     assert (m.dice, m.iou, m.hd95, m.nsd) == (1.0, 1.0, 0.0, 1.0)
+
+
+# NumPy/OpenCV implementations (the reading-station bundle has no SciPy) checked against SciPy's
+def _random_lungs(rng, shape=(160, 140)):
+    import cv2
+
+    mask = np.zeros(shape, np.uint8)
+    for _ in range(2):
+        centre = (int(rng.integers(30, shape[1] - 30)), int(rng.integers(30, shape[0] - 30)))
+        axes = (int(rng.integers(8, 30)), int(rng.integers(15, 50)))
+        cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1)
+    return mask
+
+
+@pytest.mark.parametrize("spacing", [None, 0.143, (0.1, 0.1), (0.2, 0.1), (0.139, 0.171)])
+def test_surface_distances_equal_scipys_exact_distance_transform(spacing):
+    from scipy import ndimage
+
+    from core.evaluation.metrics import _spacing, boundary, surface_distances
+
+    rng = np.random.default_rng(7)
+    cross = ndimage.generate_binary_structure(2, 1)
+    for _ in range(6):
+        pred, gt = _random_lungs(rng) > 0, _random_lungs(rng) > 0
+        for mask in (pred, gt):
+            assert np.array_equal(boundary(mask), mask ^ ndimage.binary_erosion(mask, structure=cross, border_value=0))
+        ours = surface_distances(pred, gt, spacing)
+        edges_pred, edges_gt = boundary(pred), boundary(gt)
+        sampling = _spacing(spacing)
+        reference = (ndimage.distance_transform_edt(~edges_gt, sampling=sampling)[edges_pred],
+                     ndimage.distance_transform_edt(~edges_pred, sampling=sampling)[edges_gt])
+        for mine, theirs in zip(ours, reference):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_paired_wilcoxon_gives_scipys_p_values_with_and_without_ties_and_zeros():
+    from scipy import stats
+
+    from core.evaluation.stats import paired_wilcoxon
+
+    rng = np.random.default_rng(3)
+    checked = 0
+    for trial in range(400):
+        n = int(rng.integers(2, 90))
+        a = rng.normal(size=n)
+        b = a + rng.normal(0.1, 1.0, size=n)
+        if trial % 3 == 1:  # ties and zeros, as Dice rounded to a few digits gives
+            a, b = np.round(a, 1), np.round(b, 1)
+        if not np.any(a != b):
+            continue
+        ours = paired_wilcoxon(a, b)
+        theirs = stats.wilcoxon(a, b, zero_method="wilcox", alternative="two-sided")
+        assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-12), (n, trial)
+        assert ours.statistic == pytest.approx(theirs.statistic)
+        checked += 1
+    assert checked > 350

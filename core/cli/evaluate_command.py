@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
-from ..runtime import ANNOTATOR_BUNDLE
 from ..training.manifest import ManifestError, read_manifest
 from .common import ModelLoadError, add_runtime_options, fail, open_model, say
 
@@ -27,9 +25,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    if importlib.util.find_spec("scipy") is None:  # the reader bundle leaves SciPy (distance maps, Wilcoxon) out
-        return fail(f"adaqat evaluate (scoring against ground-truth masks) needs SciPy, which this reading-station "
-                    f"install does not include; run it with the {ANNOTATOR_BUNDLE} bundle (the annotator's PC)")
     from ..evaluation.explain import metric_notes, unit_summaries
     from ..evaluation.report import SUMMARY_COLUMNS, format_table, summaries_to_json, summary_rows
     from ..evaluation.runner import compare, evaluate
