@@ -42,7 +42,7 @@ from core.review.quality_flags import assess  # noqa: E402
 from core.segment.confidence import (  # noqa: E402
     MODEL_FILE, VARIANT_INSETS, ConfidenceModel, measure, measure_variants, probability_margin, transform)
 from core.segment.predictor import Predictor  # noqa: E402
-from core.training.manifest import read_manifest  # noqa: E402
+from core.io.manifest import read_manifest  # noqa: E402
 
 # (name, data folder, splits, role). "fit" sets may be used to fit; "report" sets never are. clinic-sample
 # val is not fitted on: it is part of the reported clinic-sample (all 50).

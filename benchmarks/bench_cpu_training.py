@@ -79,7 +79,7 @@ class Setup:
         from core.training.adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters
         from core.training.dataset import SegmentationDataset
         from core.training.examples import load_examples
-        from core.training.manifest import read_manifest
+        from core.io.manifest import read_manifest
         from core.training.stage1 import Stage1Config, freeze_batchnorm
 
         started = time.perf_counter()
@@ -354,7 +354,6 @@ class Variants:
 
     def __init__(self, setup: Setup) -> None:
         import torch
-        from torch import nn
 
         self.setup = setup
         self.torch = torch

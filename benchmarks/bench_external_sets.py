@@ -108,7 +108,7 @@ def score(args) -> int:
     from core.models.loading import load_model
     from core.runtime import set_threads
     from core.segment.predictor import Predictor
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     set_threads(args.threads)
     loaded = load_model(args.model, device="cpu", runtime=args.runtime)

@@ -138,7 +138,6 @@ def machine_cpu() -> dict:
 
 def cpu_image_sizes(threads: int, repeats: int) -> dict:
     import cv2
-    import numpy as np
     import torch
     import torch.nn.functional as F
 

@@ -112,7 +112,7 @@ def accuracy(model_dir: Path, split: str) -> dict:
     from core.models.loading import LoadedModel
     from core.models.artifact import verified_weights_path
     from core.models.onnx_runtime import OnnxRuntimeSegmenter
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     samples = [s for s in read_manifest(shared_data() / "cxr-lungs" / "manifest.csv").samples if s.split == split]
     loaded = routes(model_dir)

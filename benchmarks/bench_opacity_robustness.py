@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from core.evaluation.runner import Evaluation, HeldOutImage, compare, evaluate_images, manifest_images  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
 from core.training.augment import AugmentConfig, opacify_gray  # noqa: E402
-from core.training.manifest import read_manifest  # noqa: E402
+from core.io.manifest import read_manifest  # noqa: E402
 
 SYNTHETIC_SEED = 20261202
 SYNTHETIC = AugmentConfig(opacity_probability=1.0)  # the training augmentation's opacity, every film

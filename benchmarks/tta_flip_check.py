@@ -23,7 +23,7 @@ from core.evaluation.runner import manifest_images  # noqa: E402
 from core.models.loading import load_model  # noqa: E402
 from core.segment.postprocess import clean_lung_mask  # noqa: E402
 from core.segment.predictor import THRESHOLD, Predictor  # noqa: E402
-from core.training.manifest import read_manifest  # noqa: E402
+from core.io.manifest import read_manifest  # noqa: E402
 
 SETS = (("clinic-sample val", "clinic-sample", "val"), ("cxr-lungs val", "cxr-lungs", "val"), ("cxr-lungs test", "cxr-lungs", "test"))
 

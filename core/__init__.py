@@ -6,12 +6,11 @@ Never imports Qt: the GUI in ``app/`` observes this package, it never owns engin
 __version__ = "0.1.0"
 
 import logging as _logging
+import os as _os
 
 # torchao (imported by peft) registers enums with torch's pytree and torch logs a deprecation
 # warning for each at import; it is library noise, not something a user can act on.
 _logging.getLogger("torch.utils._pytree").setLevel(_logging.ERROR)
-
-import os as _os
 
 # ONNX Runtime (1.2x and later) writes a device identifier (a random UUID, ``deviceid``) and a
 # telemetry-event database under ~/.cache/Microsoft/DeveloperTools/.onnxruntime when it is first

@@ -33,3 +33,13 @@ def test_a_broken_contract_is_reported(tmp_path):
                       "source_modules =\n    app\nforbidden_modules =\n    core\n", encoding="utf-8")
     result = lint_imports("--config", str(config))
     assert result.returncode == 1 and "BROKEN" in result.stdout
+
+
+def test_ruff_finds_nothing():
+    """Unused imports and variables, undefined names and syntax slips (ruff, configured in pyproject.toml)."""
+    executable = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    if executable is None:
+        pytest.fail("ruff is not installed: pip install -e '.[test]'")
+    result = subprocess.run([executable, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]

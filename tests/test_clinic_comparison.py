@@ -66,7 +66,7 @@ def test_scoring_within_a_budget_keeps_a_fair_minimum_and_stops_on_time(tmp_path
     from core.evaluation.runner import manifest_images
     from core.models.loading import load_model
     from core.training import continue_run
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
     from tests.shared_data import shared_file
 
     problems: list[str] = []

@@ -166,7 +166,7 @@ def test_a_manifest_without_val_trains_on_a_held_out_share_of_train(tmp_path):
     """train/test splits only: a share of train is held out, never trained on, and the run compares on it."""
     import csv
 
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     manifest = read_manifest(shared_file("clinic-sample", "manifest.csv"))
     path = tmp_path / "manifest.csv"
@@ -195,7 +195,7 @@ def mislabelled_manifest(folder: Path, train_images: int = 3, val_images: int = 
 
     import cv2
 
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     manifest = read_manifest(shared_file("clinic-sample", "manifest.csv"))
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import pytest
 from core.cli import main
 from core.models import catalog
 from core.models.loading import bundled_model_dirs, load_model
-from core.models.package import PACKAGE_FORMAT, PackageError, export_package, import_package
+from core.models.package import PACKAGE_FORMAT, export_package, import_package
 
 
 @pytest.fixture

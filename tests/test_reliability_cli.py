@@ -17,7 +17,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from core.cli import main
 from tests.reliability_files import chest_like, deflated_dx, fifo, read_only_folder

@@ -5,22 +5,6 @@ Real CLI (in process, stderr read at the file-descriptor level), real files buil
 
 from __future__ import annotations
 
-from core.cli.common import fail
-from core.cli.train_command import ProgressBar
-from core.training.progress import ProgressEvent
-
-
-def test_an_error_during_training_gets_its_own_line_not_the_progress_bar(capfd):
-    bar = ProgressBar()
-    bar(ProgressEvent(stage="stage1", epoch=1, epochs=3, step=2, steps=10, loss=0.5))
-    assert fail("/out/model-fp32/model.safetensors: could not write (No space left on device)") == 2
-    err = capfd.readouterr().err
-    assert "\nerror: /out/model-fp32" in err
-    assert err.splitlines()[-1].startswith("error: ")
-
-
-# --- 5. paths --------------------------------------------------------------------------------------
-
 import csv
 import os
 import shutil
@@ -33,8 +17,23 @@ import numpy as np
 import pytest
 
 from core.cli import main
+from core.cli.common import fail
+from core.cli.train_command import ProgressBar
+from core.training.progress import ProgressEvent
 from tests.full_disk import small_tmpfs
 from tests.shared_data import shared_file
+
+
+def test_an_error_during_training_gets_its_own_line_not_the_progress_bar(capfd):
+    bar = ProgressBar()
+    bar(ProgressEvent(stage="stage1", epoch=1, epochs=3, step=2, steps=10, loss=0.5))
+    assert fail("/out/model-fp32/model.safetensors: could not write (No space left on device)") == 2
+    err = capfd.readouterr().err
+    assert "\nerror: /out/model-fp32" in err
+    assert err.splitlines()[-1].startswith("error: ")
+
+
+# --- 5. paths --------------------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,7 +68,7 @@ def test_a_manifest_in_a_non_utf8_folder_is_prepared_and_evaluated_without_a_cra
                           "--out", str(tmp_path / "cache.npz")], cwd=REPO, env=env, capture_output=True, timeout=600)
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])  # was 139, a segmentation fault in OpenCV
     assert (tmp_path / "cache.npz").is_file() and b"Traceback" not in run.stderr
-    probe = ("import sys; from core.training.manifest import read_manifest; from core.evaluation.runner import "
+    probe = ("import sys; from core.io.manifest import read_manifest; from core.evaluation.runner import "
              "manifest_images; p=[]; print(len(list(manifest_images(read_manifest(sys.argv[1]).split('test'), p))), p)")
     run = subprocess.run([sys.executable, "-c", probe, os.fsencode(str(manifest))], cwd=REPO, env=env,
                          capture_output=True, timeout=600)
@@ -129,7 +128,7 @@ def test_a_model_card_with_a_text_image_size_is_refused_in_one_line(tmp_path, ca
 
 def test_masks_stored_as_0_1_are_read_as_lung_with_a_note(tmp_path):
     from core.training.examples import load_examples
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     manifest = _small_manifest(tmp_path / "d", masks=lambda m: (m >= 192).astype(np.uint8))  # 0/1 masks
     examples, problems = load_examples(read_manifest(manifest).split("train"), 256)
@@ -140,7 +139,7 @@ def test_masks_stored_as_0_1_are_read_as_lung_with_a_note(tmp_path):
 
 def test_a_faint_mask_says_lungs_must_be_255(tmp_path):
     from core.training.examples import load_examples
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     manifest = _small_manifest(tmp_path / "d", masks=lambda m: ((m >= 192) * 100).astype(np.uint8))
     examples, problems = load_examples(read_manifest(manifest).split("train"), 256)
@@ -150,7 +149,7 @@ def test_a_faint_mask_says_lungs_must_be_255(tmp_path):
 def test_a_non_chest_dicom_in_a_training_manifest_is_skipped_with_a_message(tmp_path):
     from core.io import load_study
     from core.training.examples import load_examples
-    from core.training.manifest import read_manifest
+    from core.io.manifest import read_manifest
 
     tibia = shared_file("dicom", "RG3_J2KI.dcm")
     shutil.copy(tibia, tmp_path / "tibia.dcm")

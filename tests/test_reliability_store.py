@@ -394,7 +394,6 @@ def test_disk_full_while_saving_a_model_keeps_the_previous_one(tmp_path, monkeyp
 
 def test_train_command_reports_disk_full_in_one_line(tmp_path, monkeypatch, capsys):
     """``adaqat train`` runs a real (tiny) stage 1; the disk fills while the model is saved."""
-    import core.models.artifact as artifact
     from core.cli import main
     from tests.shared_data import shared_file
 

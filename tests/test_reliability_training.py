@@ -21,7 +21,7 @@ from core.models.segmenter import PromptableSegmenter
 from core.training.dataset import SegmentationDataset
 from core.training.examples import load_examples
 from core.training.loop import LoopConfig, StageHooks, TrainingLoop
-from core.training.manifest import read_manifest
+from core.io.manifest import read_manifest
 from core.training.pipeline import FP32_DIR, INT8_DIR, TrainConfig, train
 from core.training.progress import TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
 from tests.shared_data import shared_file

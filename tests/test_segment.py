@@ -14,7 +14,7 @@ from core.models.loading import load_model
 from core.segment.postprocess import clean_lung_mask
 from core.segment.predictor import Predictor
 from core.segment.preprocess import letterbox_image, logits_to_original
-from core.training.manifest import read_manifest
+from core.io.manifest import read_manifest
 from tests.shared_data import shared_file
 
 # Measured on the cxr-lungs test split with a whole-image box (the data README): the pretrained

@@ -17,7 +17,7 @@ from core.training.example import load_example_cache, save_example_cache
 from core.training.examples import load_examples
 from core.training.loop import LoopConfig, StageHooks, TrainingLoop
 from core.training.losses import batch_dice, bce_dice_loss
-from core.training.manifest import ManifestError, read_manifest
+from core.io.manifest import ManifestError, read_manifest
 from core.training.progress import TrainingCancelled, TrainingDiverged
 from tests.shared_data import shared_file
 

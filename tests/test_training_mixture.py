@@ -17,7 +17,7 @@ import torch
 
 from core.models.card import CARD_FILE, ModelCardError, TrainingSource, read_model_card
 from core.training.example import load_example_cache
-from core.training.mixture import (SourceSpec, licence_summary, mix_sources, prepare_mixture, sidecar_path,
+from core.training.mixture import (SourceSpec, licence_summary, prepare_mixture, sidecar_path,
                                    training_data_for, weighted_copies)
 from tests.shared_data import shared_file
 

@@ -57,7 +57,6 @@ def training_data_cell(record: ModelRecord) -> tuple[str, str]:
 def record_cells(record: ModelRecord) -> list[str]:
     """The table row of one catalog record."""
     card, metrics = record.card, record.metrics
-    heldout = metrics.get("heldout_dice_new")
     parent = f"{card.parent.name} {card.parent.version}" if card.parent else "–"
     return [
         "●" if record.active else "",

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from ..errors import AdaqatError
 from . import evaluate_command, listen_command, models_command, segment_command, training_gate
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
         return EXIT_BROKEN_PIPE
+    except AdaqatError as error:  # an engine error no command caught itself: its one line, no traceback
+        from .common import fail
+
+        return fail(str(error))
     except OSError as error:  # a file-system refusal no command foresaw (read-only, name too long): one line
         from .common import fail
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..training.manifest import ManifestError, read_manifest
+from ..io.manifest import ManifestError, read_manifest
 from .common import ModelLoadError, add_runtime_options, fail, open_model, say
 
 PROMPTS = ("auto", "box")  # core.evaluation.runner.PROMPTS; imported lazily with the image readers

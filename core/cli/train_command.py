@@ -16,7 +16,7 @@ from ..runtime import choose_device, set_threads
 from ..training import distributed
 from ..training.adapters import POLICIES, AdapterConfig
 from ..training.exit_codes import EXIT_CANCELLED, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY
-from ..training.manifest import ManifestError
+from ..io.manifest import ManifestError
 from ..training.pipeline import (CONTINUING_PROFILES, PROFILE_LEARNING_RATES, PROFILES, TrainConfig,
                                  apply_profile_defaults, resolve_profile, train)
 from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
@@ -223,7 +223,7 @@ def report_comparison(args) -> None:
 def run_prepare(args) -> int:
     from ..training.example import save_example_cache
     from ..training.examples import load_examples
-    from ..training.manifest import read_manifest
+    from ..io.manifest import read_manifest
 
     size = int(default_config(args.backbone, args.image_size)["image_size"])
     try:

@@ -19,8 +19,8 @@ from ..io.mask_file import read_mask_file
 from ..io.model_input import model_gray
 from ..models.loading import LoadedModel
 from ..segment.predictor import Predictor
-from ..training.example import mask_labels
-from ..training.manifest import Sample
+from ..io.mask_labels import mask_labels
+from ..io.manifest import Sample
 from .metrics import image_metrics
 from .stats import paired_wilcoxon
 from .summary import summarize

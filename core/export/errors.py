@@ -5,10 +5,11 @@ from __future__ import annotations
 import errno
 import os
 
+from ..errors import AdaqatError
 from ..store.errors import one_line
 
 
-class ExportError(Exception):
+class ExportError(AdaqatError):
     """An export failed; no partial output file was left under the target name."""
 
     def __init__(self, message: str) -> None:

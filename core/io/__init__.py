@@ -31,7 +31,16 @@ Open / refuse policy (the model was made for chest X-rays):
 """
 
 from core.io.errors import StudyReadError
-from core.io.loader import load_study
 from core.io.study import Study, StudyIdentifiers, WindowPreset
 
 __all__ = ["Study", "StudyIdentifiers", "StudyReadError", "WindowPreset", "load_study"]
+
+
+def __getattr__(name: str):
+    """``load_study`` on first use: the readers import pydicom and OpenCV, which a process that only
+    reads a manifest or a mask's labels (training from an example cache) never needs."""
+    if name == "load_study":
+        from core.io.loader import load_study
+
+        return load_study
+    raise AttributeError(f"module 'core.io' has no attribute {name!r}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import AdaqatError
 from core.safe_text import one_line as _one_line
 
 
-class StudyReadError(Exception):
+class StudyReadError(AdaqatError):
     """A file could not be opened as a study.
 
     ``str(error)`` is one line: the file, what is wrong, and what to do about it. Control

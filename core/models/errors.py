@@ -1,5 +1,7 @@
 """Errors raised while building or loading models; each message names the file and the mismatch."""
 
+from core.errors import AdaqatError
 
-class ModelLoadError(Exception):
+
+class ModelLoadError(AdaqatError):
     """A model or weight file can't be used. ``str()`` is one line a person can act on."""

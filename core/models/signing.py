@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import AdaqatError
+
 SIGNATURE_FILE = "signature.json"
 CARD_FILE = "model.json"
 SIGNATURE_FORMAT = "adaqat-model-signature/1"
@@ -30,7 +32,7 @@ KEY_FORMAT = "adaqat-public-key/1"
 CHUNK = 2**20
 
 
-class SigningError(Exception):
+class SigningError(AdaqatError):
     """A key or signature file that cannot be used; ``str()`` is one line naming the file."""
 
 

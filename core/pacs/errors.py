@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import AdaqatError
 from ..safe_text import one_line
 
 
-class PacsError(Exception):
+class PacsError(AdaqatError):
     """A PACS operation failed; ``str()`` is one line: which PACS, which study, what went wrong, what to do."""
 
     def __init__(self, message: str) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from core.errors import AdaqatError
 from core.safe_text import one_line
 
 __all__ = ["StoreError", "one_line"]
 
 
-class StoreError(Exception):
+class StoreError(AdaqatError):
     """The annotation store could not do what was asked; nothing half-done was registered.
 
     ``str(error)`` is one line: what failed, why, and what to do.
@@ -15,7 +16,6 @@ class StoreError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(one_line(message))
-
 
 
 class StoreConflict(StoreError):

@@ -84,7 +84,7 @@ class FastRun:
 
 def heldout_images(data_path, data, problems: list[str]) -> list[HeldOutImage]:
     """The reviewed images kept out of training, at full resolution where the source has them."""
-    from .manifest import read_manifest
+    from ..io.manifest import read_manifest
 
     path = Path(data_path)
     held_out = {example.id for example in data.val}

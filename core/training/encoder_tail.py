@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import AdaqatError
 from ..models.segmenter import PromptableSegmenter, decode_prompts
 
 TAIL_LAYER = 3  # LiteMedSAM's last TinyViT stage
@@ -26,7 +27,7 @@ TAIL_BLOCK = 1  # its last attention block
 TAIL_MODULES = (f"image_encoder.layers.{TAIL_LAYER}.blocks.{TAIL_BLOCK}.", "image_encoder.neck.")
 
 
-class TailProfileUnsupported(ValueError):
+class TailProfileUnsupported(AdaqatError, ValueError):
     """The backbone has no split the tail profile knows."""
 
 

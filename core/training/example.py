@@ -6,24 +6,17 @@ The cache lets a run skip decoding (and lets a bare GPU machine train without im
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import zipfile
-
 import numpy as np
 
-LUNG, IGNORE = 255, 127
+from ..io.mask_labels import IGNORE, LUNG, mask_labels
+
+__all__ = ["CACHE_PARTS", "IGNORE", "LUNG", "Example", "load_example_cache", "mask_labels", "save_example_cache"]
+
 CACHE_PARTS = ("images", "masks", "regions", "ids")
-# Reader masks are 0/127/255, but exported, anti-aliased or JPEG-compressed ones hold every value in
-# between: >= 192 is lung, 64..191 ignore (the uncertain edge), below 64 background. Training and
-# evaluation use the same cut, so neither throws such masks away nor reads them differently.
-LUNG_FROM, IGNORE_FROM = 192, 64
-
-
-def mask_labels(mask: np.ndarray) -> np.ndarray:
-    """A reader's mask (any 8-bit values) as uint8 labels 0 / 127 (ignore) / 255 (lung)."""
-    return np.where(mask >= LUNG_FROM, LUNG, np.where(mask >= IGNORE_FROM, IGNORE, 0)).astype(np.uint8)
 
 
 @dataclass

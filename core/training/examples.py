@@ -18,7 +18,7 @@ from ..io.model_input import model_gray
 from ..io.policy import not_chest
 from ..segment.preprocess import letterbox_image
 from .example import Example, mask_labels
-from .manifest import Sample
+from ..io.manifest import Sample
 
 
 def example_from_arrays(example_id: str, gray: np.ndarray, mask: np.ndarray, size: int) -> Example:

@@ -112,7 +112,7 @@ def prepare_mixture(specs: list[SourceSpec], out: str | Path, image_size: int, s
                     balance_val: bool = True) -> tuple[dict, list[str]]:
     """Decode every source (as ``adaqat prepare`` does) and write the mixed cache and its sidecar."""
     from .examples import load_examples  # decoding needs OpenCV / pydicom
-    from .manifest import read_manifest
+    from ..io.manifest import read_manifest
 
     decoded, problems = {}, []
     for spec in specs:

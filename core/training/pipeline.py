@@ -17,7 +17,6 @@ from ..models.artifact import write_model_dir
 from ..models.onnx_export import add_onnx_form_after_training
 from ..models.registry import DEFAULT_BACKBONE, default_config
 from ..models.safe_weights import sha256_of
-from .adapters import AdapterConfig
 from . import distributed
 from .augment import AugmentConfig
 from .card import library_versions, model_version, utc_now
@@ -84,7 +83,7 @@ def load_train_data(data_path: str | Path, image_size: int, config: TrainConfig)
             raise ValueError(f"{data_path}: examples are {train[0].image.shape[0]} px, the model needs {image_size} px")
         return TrainData(train[: config.max_train_images], val[: config.max_val_images], [])
     from .examples import load_examples  # decoding needs OpenCV / pydicom
-    from .manifest import read_manifest
+    from ..io.manifest import read_manifest
 
     manifest = read_manifest(data_path)
     train_samples = manifest.split("train")[: config.max_train_images]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from ..errors import AdaqatError
+
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -37,9 +39,9 @@ class TrainingCancelled(Exception):
     """The user cancelled; the last completed epoch's checkpoint is kept for ``--resume``."""
 
 
-class TrainingDiverged(Exception):
+class TrainingDiverged(AdaqatError):
     """The loss became NaN/inf or exploded; the run stops with a message instead of saving garbage."""
 
 
-class TrainingOutOfMemory(Exception):
+class TrainingOutOfMemory(AdaqatError):
     """The GPU ran out of memory; the message names the batch size to retry with (or the CPU)."""

@@ -13,10 +13,12 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import AdaqatError
+
 REQUIRED_COLUMNS = ("id", "image", "mask", "split")
 
 
-class ManifestError(Exception):
+class ManifestError(AdaqatError):
     """The manifest as a whole is unusable (missing, unreadable, wrong columns)."""
 
 
