@@ -59,7 +59,7 @@ def build_graphs(model_dir: Path, work: Path, baseline: Path | None = None) -> t
     from core.models.card import read_model_card
     from core.models.loading import load_model_dir
     from core.models.onnx_export import _to_bytes
-    from core.models.onnx_runtime import verified_graph_paths
+    from core.models.onnx_form import verified_graph_paths
     from core.training.parent import dequantised_copy
 
     int8 = load_model_dir(model_dir, runtime="torch").module.eval()

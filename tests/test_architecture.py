@@ -43,3 +43,52 @@ def test_ruff_finds_nothing():
     result = subprocess.run([executable, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def import_cycles(graph, modules: list[str]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a circle (lazy imports included)."""
+    edges = {m: {i for i in graph.find_modules_directly_imported_by(m) if i in modules} for m in modules}
+    order, low, stack, on_stack, groups = {}, {}, [], set(), []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in edges[module]:
+            if imported not in order:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], order[imported])
+        if low[module] == order[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in modules:
+        if module not in order:
+            visit(module)
+    return groups
+
+
+def test_no_module_of_core_or_app_imports_itself_round_a_circle():
+    import grimp
+
+    graph = grimp.build_graph("core", "app", exclude_type_checking_imports=True, cache_dir=None)
+    modules = sorted(m for m in graph.modules if m.split(".")[0] in ("core", "app"))
+    assert import_cycles(graph, modules) == []
+
+
+def test_the_cycle_check_finds_a_circle():
+    import grimp
+
+    graph = grimp.ImportGraph()
+    for module in ("pkg", "pkg.a", "pkg.b", "pkg.c"):
+        graph.add_module(module)
+    graph.add_import(importer="pkg.a", imported="pkg.b")
+    graph.add_import(importer="pkg.b", imported="pkg.a")
+    graph.add_import(importer="pkg.c", imported="pkg.a")
+    assert import_cycles(graph, ["pkg.a", "pkg.b", "pkg.c"]) == [["pkg.a", "pkg.b"]]

@@ -244,7 +244,7 @@ def test_estimate_prints_a_plan_that_fills_the_budget(tmp_path):
 
 
 def test_profile_choice_and_its_errors():
-    from core.training.pipeline import TrainConfig, resolve_profile
+    from core.training.config import TrainConfig, resolve_profile
 
     assert resolve_profile(TrainConfig()) == "tail"
     assert resolve_profile(TrainConfig(profile="decoder")) == "decoder"

@@ -175,7 +175,8 @@ def test_differing_rank_patterns_stop_every_process(tmp_path):
 
 def test_the_decoder_profile_is_refused_under_torchrun(monkeypatch, tmp_path):
     from core.training import distributed
-    from core.training.pipeline import TrainConfig, train
+    from core.training.config import TrainConfig
+    from core.training.pipeline import train
 
     monkeypatch.setattr(distributed, "_context", distributed.Context(rank=0, world_size=2))
     with pytest.raises(ValueError, match="under torchrun train the full profile"):

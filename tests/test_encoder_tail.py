@@ -58,7 +58,7 @@ def test_backbones_without_the_split_are_refused_by_name():
 def test_choosing_the_profile_falls_back_to_the_decoder_for_other_backbones():
     from core.models.segmenter import PromptableSegmenter
     from core.training.continue_run import choose_profile
-    from core.training.pipeline import TrainConfig
+    from core.training.config import TrainConfig
 
     vit = PromptableSegmenter("sam_vit_b", nn.Identity(), nn.Identity(), nn.Identity(), 1024, (0, 0, 0), (1, 1, 1))
     config = TrainConfig()

@@ -23,7 +23,7 @@ from core.models import catalog
 from core.models.card import read_model_card
 from core.models.errors import ModelLoadError
 from core.models.loading import bundled_model_dirs
-from core.models.onnx_runtime import verified_graphs
+from core.models.onnx_form import verified_graphs
 from core.models.onnx_safety import check_self_contained
 from core.models.package import PACKAGE_FORMAT, UntrustedPackageError, export_package, import_package
 from core.models.signing import SIGNATURE_FILE, verify_model_dir

@@ -22,7 +22,8 @@ from core.training.dataset import SegmentationDataset
 from core.training.examples import load_examples
 from core.training.loop import LoopConfig, StageHooks, TrainingLoop
 from core.io.manifest import read_manifest
-from core.training.pipeline import FP32_DIR, INT8_DIR, TrainConfig, train
+from core.training.config import FP32_DIR, INT8_DIR, TrainConfig
+from core.training.pipeline import train
 from core.training.progress import TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
 from tests.shared_data import shared_file
 

@@ -12,7 +12,7 @@ from core.training.augment import LUNG, AugmentConfig, add_opacity, augment, opa
 from core.training.dataset import SegmentationDataset
 from core.training.examples import load_examples
 from core.io.manifest import read_manifest
-from core.training.pipeline import TrainConfig, augment_config_of
+from core.training.config import TrainConfig, augment_config_of
 from tests.shared_data import shared_file
 
 ALWAYS = AugmentConfig(opacity_probability=1.0)

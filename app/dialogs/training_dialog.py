@@ -647,7 +647,7 @@ class TrainingDialog(QDialog):
             return outcome.models["fp32"]
         if not outcome.out_dir or not any(e.stage == "stage2" for e in self.events):
             return None
-        from core.training.pipeline import FP32_DIR
+        from core.training.config import FP32_DIR
 
         candidate = Path(outcome.out_dir) / FP32_DIR
         return str(candidate) if (candidate / "model.json").is_file() else None

@@ -6,6 +6,7 @@ import sys
 
 from ..models.errors import ModelLoadError
 from ..models.loading import LoadedModel, load_model
+from ..models.runtimes import CHOICES as RUNTIME_CHOICES
 from ..runtime import choose_device, set_threads
 from ..safe_text import one_line
 
@@ -13,7 +14,7 @@ from ..safe_text import one_line
 def add_runtime_options(parser) -> None:
     parser.add_argument("--device", default=None, help="cpu (default), cuda or auto")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch and ONNX Runtime)")
-    parser.add_argument("--runtime", choices=("auto", "torch", "onnxruntime"), default="auto",
+    parser.add_argument("--runtime", choices=RUNTIME_CHOICES, default="auto",
                         help="inference runtime; auto = ONNX Runtime for INT8 models that carry it (default)")
 
 

@@ -14,13 +14,13 @@ from ..models.errors import ModelLoadError
 from ..models.registry import BACKBONES, DEFAULT_BACKBONE, default_config
 from ..runtime import choose_device, set_threads
 from ..training import distributed
-from ..training.adapters import POLICIES, AdapterConfig
+from ..training.adapters import POLICIES
 from ..training.exit_codes import EXIT_CANCELLED, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY
 from ..io.manifest import ManifestError
-from ..training.pipeline import (CONTINUING_PROFILES, PROFILE_LEARNING_RATES, PROFILES, TrainConfig,
-                                 apply_profile_defaults, resolve_profile, train)
+from ..training.config import (CONTINUING_PROFILES, INT8_DIR, PROFILE_LEARNING_RATES, PROFILES, AdapterConfig,
+                               Stage1Config, TrainConfig, apply_profile_defaults, resolve_profile)
+from ..training.pipeline import train
 from ..training.progress import ProgressEvent, TrainingCancelled, TrainingDiverged, TrainingOutOfMemory
-from ..training.stage1 import Stage1Config
 from .common import add_runtime_options, fail, progress_line_open, say
 
 QAT_POLICIES = ("paper", "merged")
@@ -159,7 +159,7 @@ def train_here(args, device: str) -> int:
     try:
         if args.estimate:
             return print_estimate(args, config, progress)
-        written = train(args.data, args.out, config, resume=args.resume, progress=progress, cancel=cancel)
+        result = train(args.data, args.out, config, resume=args.resume, progress=progress, cancel=cancel)
     except (ManifestError, ModelLoadError, ValueError, FileNotFoundError) as error:
         return fail(str(error))
     except TrainingDiverged as error:
@@ -175,12 +175,13 @@ def train_here(args, device: str) -> int:
     if not distributed.is_main():
         return 0
     print(file=sys.stderr)
-    for kind, path in written.items():
+    for kind, path in result.models.items():
         if args.progress_json:
             print(json.dumps({"stage": "done", "kind": kind, "path": str(path)}), flush=True)
         else:
             print(f"{kind} model: {path}")
-    report_comparison(args)
+    if result.comparison is not None:
+        report_comparison(args, result.comparison)
     return 0
 
 
@@ -198,15 +199,10 @@ def print_estimate(args, config, progress) -> int:
     return 0
 
 
-def report_comparison(args) -> None:
-    """Print the held-out comparison a decoder-profile run wrote; activate the model if asked and better."""
+def report_comparison(args, comparison: dict) -> None:
+    """Print the held-out comparison of a continuing run; activate the model if asked and better."""
     from ..training.comparison import describe_comparison
-    from ..training.continue_run import COMPARISON_FILE, INT8_DIR
 
-    path = args.out / COMPARISON_FILE
-    if not path.is_file():
-        return
-    comparison = json.loads(path.read_text(encoding="utf-8"))
     activated = None
     if args.activate_if_better and comparison["better"]:
         from ..models.catalog import activate_model_dir

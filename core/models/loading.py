@@ -79,26 +79,15 @@ def load_model(name_or_path: str | Path | None = None, device: str = "cpu", runt
 
 
 def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") -> LoadedModel:
-    from .onnx_runtime import OnnxRuntimeSegmenter, choose_runtime
+    """The model folder's verified weights, in the runtime asked for (``auto``: see :mod:`.runtimes`)."""
+    from .runtimes import RUNTIMES, choose_runtime
 
     model_dir = Path(model_dir)
     card = read_card(model_dir)
     weights = verified_weights_path(model_dir, card)
     info = info_from_card(model_dir, card)
     chosen = choose_runtime(runtime, card, device)
-    if chosen == "onnxruntime":  # graphs + numpy prompt encoder: no torch module is built
-        module = OnnxRuntimeSegmenter.from_model_dir(model_dir, card, weights, inference_threads())
-        return LoadedModel(module, info, module.image_size, chosen)
-    require_torch(f"{card.name}: this {card.precision.upper()} model"
-                  + ("" if card.precision == "fp32" else " (it has no ONNX Runtime form)"))
-    from .registry import build_backbone
-
-    if card.precision == "int8":
-        from .int8 import load_int8_module
-
-        module = load_int8_module(card, weights)
-    else:
-        module = build_backbone(card.backbone, weights, card.backbone_config or None)
+    module = RUNTIMES[chosen].load(model_dir, card, weights, device, inference_threads())
     image_size = int(card.backbone_config.get("image_size", module.image_size))
     return LoadedModel(module, info, image_size, chosen)
 

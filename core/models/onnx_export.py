@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .int8 import Int8Linear
-from .onnx_graphs import FORMAT, GRAPH_FILES
+from .onnx_form import CARD_KEY, GRAPH_FILES, form_of_graphs, has_onnx_form, verified_graph_paths
 
 OPSET = 17
 ACTIVATIONS = "dynamic per-tensor asymmetric uint8, 7-bit range, int32 accumulation (MatMulIntegerToFloat)"
@@ -135,19 +135,6 @@ def export_graphs(model: nn.Module, encoder_graph: bytes | None = None) -> dict[
     return {GRAPH_FILES["encoder"]: encoder, GRAPH_FILES["decoder"]: decoder}
 
 
-def onnx_card_field(graphs: dict[str, bytes]) -> dict:
-    """What ``model.json`` records about the graphs: format, scheme and each graph's sha256."""
-    import hashlib
-
-    return {
-        "format": FORMAT,
-        "opset": OPSET,
-        "activations": ACTIVATIONS,
-        "graphs": {part: {"file": file, "sha256": hashlib.sha256(graphs[file]).hexdigest(), "bytes": len(graphs[file])}
-                   for part, file in GRAPH_FILES.items()},
-    }
-
-
 def add_onnx_form(model_dir: str | Path, encoder_from: str | Path | None = None) -> dict:
     """Export the graphs of an existing INT8 model folder beside its weights and record them in its card.
 
@@ -167,8 +154,8 @@ def add_onnx_form(model_dir: str | Path, encoder_from: str | Path | None = None)
     for file, data in graphs.items():
         atomic_write_bytes(model_dir / file, data)
         (model_dir / file).chmod(0o644)
-    field = onnx_card_field(graphs)
-    update_card(model_dir, {"onnx": field})
+    field = form_of_graphs(graphs, OPSET, ACTIVATIONS).to_record()
+    update_card(model_dir, {CARD_KEY: field})
     return field
 
 
@@ -176,7 +163,6 @@ def _same_encoder_graph(module: nn.Module, source_dir: Path) -> bytes | None:
     """The source model's encoder graph if its image encoder holds exactly ``module``'s values, else None."""
     from .card import read_model_card
     from .loading import load_model_dir
-    from .onnx_runtime import has_onnx_form, verified_graph_paths
 
     card = read_model_card(source_dir)
     if not has_onnx_form(card):

@@ -12,20 +12,16 @@ model's own safetensors, and arrays go in and out, so a reading station needs no
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from .array_prompts import ArrayPromptEncoder, read_prompt_tensors
 from .backbone_specs import default_image_size, embedding_grid, pixel_stats
-from .card import ModelCard, ModelCardError, regular_file
+from .card import ModelCard
 from .errors import ModelLoadError
 from .onnx_activations import activation_bits_for_this_cpu, with_8bit_activations
-from .onnx_graphs import FORMAT, GRAPH_FILES
-from .onnx_safety import check_self_contained
-
-RUNTIMES = ("auto", "torch", "onnxruntime")
+from .onnx_form import has_onnx_form, verified_graphs
 
 
 def onnxruntime_available() -> bool:
@@ -34,38 +30,6 @@ def onnxruntime_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def has_onnx_form(card: ModelCard) -> bool:
-    return isinstance(card.extra.get("onnx"), dict)
-
-
-def verified_graph_paths(model_dir: Path, card: ModelCard) -> dict[str, Path]:
-    """{part: path} of the card's graphs, each a plain file whose sha256 matches the card."""
-    return {part: path for part, (path, _) in verified_graphs(model_dir, card).items()}
-
-
-def verified_graphs(model_dir: Path, card: ModelCard) -> dict[str, tuple[Path, bytes]]:
-    """{part: (path, bytes)}: each graph read once, checked against the card, and these bytes are what runs."""
-    spec = card.extra.get("onnx")
-    graphs = spec.get("graphs") if isinstance(spec, dict) else None
-    if not isinstance(graphs, dict) or spec.get("format") != FORMAT or set(graphs) != set(GRAPH_FILES):
-        raise ModelCardError(f"{model_dir / 'model.json'}: 'onnx' is not an {FORMAT} record; re-export the ONNX form")
-    paths = {}
-    for part, entry in graphs.items():
-        name = entry.get("file") if isinstance(entry, dict) else None
-        if name != GRAPH_FILES[part]:
-            raise ModelCardError(f"{model_dir / 'model.json'}: onnx graph '{part}' must be {GRAPH_FILES[part]}")
-        path = model_dir / name
-        regular_file(path, f"ONNX {part} graph")
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != entry.get("sha256"):
-            raise ModelLoadError(f"{path}: sha256 {digest[:12]}… does not match the model card; the graph was "
-                                 "altered or damaged, reinstall the model (or run it with --runtime torch)")
-        check_self_contained(path, data)
-        paths[part] = (path, data)
-    return paths
 
 
 def _session(path: Path, graph: bytes, threads: int, activation_bits: int, profile_prefix: str | None = None):
@@ -158,15 +122,18 @@ class OnnxRuntimeSegmenter:
         return self.decode(self.encode(images_0_255), boxes=boxes)[0]
 
 
-def choose_runtime(requested: str, card: ModelCard, device: str) -> str:
-    """"auto": ONNX Runtime for an INT8 model that carries the graphs on the CPU, else torch."""
-    if requested not in RUNTIMES:
-        raise ModelLoadError(f"unknown runtime '{requested}' (use {', '.join(RUNTIMES)})")
-    if requested == "torch":
-        return "torch"
-    usable = card.precision == "int8" and has_onnx_form(card) and onnxruntime_available() and device == "cpu"
-    if requested == "onnxruntime" and not usable:
-        why = ("the model has no ONNX Runtime form (adaqat models onnx MODEL adds it)" if not has_onnx_form(card)
-               else "onnxruntime is not installed" if not onnxruntime_available() else "it runs on the CPU only")
-        raise ModelLoadError(f"{card.name}: cannot run with onnxruntime: {why}")
-    return "onnxruntime" if usable else "torch"
+def why_not(card: ModelCard, device: str) -> str | None:
+    """None when this runtime can run the card's model on ``device``, else why not (for the error line)."""
+    if not has_onnx_form(card):
+        return "the model has no ONNX Runtime form (adaqat models onnx MODEL adds it)"
+    if not onnxruntime_available():
+        return "onnxruntime is not installed"
+    if device != "cpu":
+        return "it runs on the CPU only"
+    if card.precision != "int8":
+        return "its ONNX Runtime form is for INT8 models only"
+    return None
+
+
+def load(model_dir: Path, card: ModelCard, weights: Path, device: str, threads: int) -> OnnxRuntimeSegmenter:
+    return OnnxRuntimeSegmenter.from_model_dir(model_dir, card, weights, threads)

@@ -22,11 +22,11 @@ A single global rank budget (init_r per module -> target_r on average) is redist
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 from peft import AdaLoraConfig, AdaLoraModel
 from torch import nn
+
+from .config import AdapterConfig
 
 ENCODER_QKV = r".*image_encoder\..*attn\.qkv"
 DECODER_LINEARS = r".*mask_decoder\..*\.(q_proj|k_proj|v_proj|out_proj|lin1|lin2)|.*mask_decoder\.output_hypernetworks_mlps\.0\.layers\.\d+"
@@ -36,22 +36,6 @@ ADAPTER_POLICIES = ("paper", "everywhere", "decoder", "tail", "lora")
 BASELINE_POLICIES = ("decoder_only", "full")  # no adapters: the comparison rows of the benchmark
 POLICIES = ADAPTER_POLICIES + BASELINE_POLICIES
 ADAPTER_NAME = "default"
-
-
-@dataclass
-class AdapterConfig:
-    policy: str = "everywhere"
-    init_r: int = 12
-    target_r: int = 8
-    tinit_fraction: float = 0.1
-    tfinal_fraction: float = 0.2
-    delta_t: int = 10
-    orth_reg_weight: float = 0.1
-    lora_alpha: float = 32.0
-    lora_dropout: float = 0.0
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def target_pattern(policy: str) -> str:

@@ -35,20 +35,21 @@ from ..models.onnx_export import add_onnx_form_after_training
 from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
 from .budget import seconds_per_step
 from .card import library_versions, model_version, utc_now
+from .config import CHECKPOINTS, COMPARISON_FILE, INT8_DIR, STAGE1_CHECKPOINT, STAGE2_CHECKPOINT, TrainConfig, \
+    augment_config_of, resolve_profile
 from .embedding_cache import CachedEmbeddingDataset, build_cache
 from .memory import release_freed_memory
 from .encoder_tail import TailDecoder, TailProfileUnsupported, check_splittable, head_encoder
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .parent import ParentModel, load_parent, trainable_float_model
-from .pipeline import augment_config_of
 from .progress import ProgressEvent
+from .result import TrainResult
 from .prompt_decoder import PromptDecoder
 from .run_plan import ENCODER_EXPORT_S, EXPORT_S, SLACK, TAIL_VIEW_SHARE, VIEW_SHARE, FastPlan, Measurements, plan_fast_run, training_epochs
 from .stage1 import adalora_hooks, effective_ranks
 from .stage2 import prepare_qat, remove_fake_quant
+from .train_data import TrainData, load_train_data
 
-INT8_DIR = "model-int8"
-COMPARISON_FILE = "comparison.json"
 ESTIMATE_EVAL_IMAGES = 2
 CLINIC_SUFFIX = "-clinic"
 SELECTION_SHARE = 0.15  # of the training images, kept aside to choose the best epoch
@@ -62,14 +63,14 @@ MIN_SCORED = 10  # held-out images scored whatever the budget (all of them when 
 class FastRun:
     """What the run holds between phases (kept in one place so each phase is a short function)."""
 
-    config: object  # TrainConfig
+    config: TrainConfig
     out_dir: Path
     started: float
     emit: object
     cancel: object
     parent: ParentModel | None = None
     loaded: object = None
-    data: object = None
+    data: TrainData | None = None
     heldout: list[HeldOutImage] | None = None
     selection: list | None = None  # examples that choose the best epoch (never the compared ones)
     selection_source: str = ""
@@ -108,8 +109,6 @@ def scoring_order(images: list[HeldOutImage], seed: int) -> list[HeldOutImage]:
 
 
 def prepare(run: FastRun, data_path) -> None:
-    from .pipeline import load_train_data
-
     run.loaded, run.parent = load_parent(run.config.from_model)
     run.say(f"continuing from {run.parent.name} {run.parent.version} ({run.parent.precision}), "
             f"{choose_profile(run.config, run.loaded.module)} profile")
@@ -169,9 +168,7 @@ def measure(run: FastRun, decoder: PromptDecoder, val_cache, baseline_seconds: f
 
 
 def continued_profile(config) -> str:
-    """``tail`` or ``decoder``: which part of the parent trains (``pipeline.resolve_profile``)."""
-    from .pipeline import resolve_profile
-
+    """``tail`` or ``decoder``: which part of the parent trains (``config.resolve_profile``)."""
     return resolve_profile(config)
 
 
@@ -276,7 +273,7 @@ def estimate(data_path, config, progress=None) -> FastPlan:
                          export_s=export_seconds(config), view_share=view_share(config))
 
 
-def continue_training(data_path, out_dir, config, progress=None, cancel=None) -> dict[str, Path]:
+def continue_training(data_path, out_dir, config: TrainConfig, progress=None, cancel=None) -> TrainResult:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = FastRun(config, out_dir, time.perf_counter(), progress or (lambda e: None), cancel)
@@ -338,10 +335,10 @@ def continue_training(data_path, out_dir, config, progress=None, cancel=None) ->
     comparison = comparison_record(run.parent, baseline, new, heldout_about(run, data_path))
     update_card(model_dir, {"clinic_comparison": comparison})
     (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2), encoding="utf-8")
-    for checkpoint in ("stage1_checkpoint.pt", "stage2_checkpoint.pt"):
+    for checkpoint in CHECKPOINTS:
         (out_dir / checkpoint).unlink(missing_ok=True)  # a finished run is not resumed
     run.say(f"whole run {run.elapsed():.0f} s (budget {config.time_budget_s or 0:.0f} s)")
-    return {"int8": model_dir}
+    return TrainResult({"int8": model_dir}, comparison)
 
 
 def replan(run: FastRun, plan: FastPlan, decoder: PromptDecoder, val_cache, train_views: int,
@@ -411,7 +408,7 @@ def train_stage1(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan:
     loop_config = LoopConfig(epochs=plan.stage1_epochs, batch_size=config.batch_size, device=config.device,
                              seed=config.seed, stop_at=stop_at)
     loop = TrainingLoop("stage1", decoder, optimizer, train_set, val_set, loop_config,
-                        run.out_dir / "stage1_checkpoint.pt", hooks, run.emit, run.cancel)
+                        run.out_dir / STAGE1_CHECKPOINT, hooks, run.emit, run.cancel)
     before, initial = loop.validate(), snapshot(decoder)
     result = loop.run()
     kept_parent = before >= result.best_val_dice  # no epoch beat the parent's decoder on the selection images
@@ -436,7 +433,7 @@ def train_stage2(run: FastRun, decoder: PromptDecoder, train_set, val_set, plan:
     loop_config = LoopConfig(epochs=plan.stage2_epochs, batch_size=qat_batch_size(config), device=config.device,
                              seed=config.seed, warmup_fraction=0.0, stop_at=stop_at)
     loop = TrainingLoop("stage2", decoder, optimizer, train_set, val_set, loop_config,
-                        run.out_dir / "stage2_checkpoint.pt", StageHooks(), run.emit, run.cancel)
+                        run.out_dir / STAGE2_CHECKPOINT, StageHooks(), run.emit, run.cancel)
     before, initial = loop.validate(), snapshot(decoder)
     result = loop.run()
     kept_start = before >= result.best_val_dice  # QAT epochs did not help: quantise stage 1's decoder as it is

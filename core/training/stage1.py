@@ -12,7 +12,6 @@ from torch import nn
 from ..models.registry import build_backbone
 from .adapters import (
     ADAPTER_NAME,
-    AdapterConfig,
     add_adapters,
     adapter_parameters,
     base_trainable_parameters,
@@ -20,22 +19,11 @@ from .adapters import (
     orthogonality_penalty,
 )
 from . import distributed
+from .config import STAGE1_CHECKPOINT, Stage1Config
 from .budget import epochs_within, seconds_per_step
 from .dataset import SegmentationDataset
 from .progress import ProgressEvent
 from .loop import LoopConfig, LoopResult, StageHooks, TrainingLoop, read_checkpoint
-
-
-@dataclass
-class Stage1Config:
-    lr_adapter: float = 2e-3
-    lr_base: float = 2e-4
-    weight_decay: float = 0.01
-    adapters: AdapterConfig = None  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        if self.adapters is None:
-            self.adapters = AdapterConfig()
 
 
 @dataclass
@@ -84,7 +72,7 @@ def run_stage1(
     if model is None:
         model = build_backbone(backbone, base_weights, backbone_config)
     full_count = sum(p.numel() for p in model.parameters())
-    checkpoint_path = Path(work_dir) / "stage1_checkpoint.pt"
+    checkpoint_path = Path(work_dir) / STAGE1_CHECKPOINT
     if resume and checkpoint_path.is_file():  # the epoch count (maybe budget-chosen) is the original run's
         loop_config.epochs = int(read_checkpoint(checkpoint_path)["epochs"])
     elif time_budget_s:

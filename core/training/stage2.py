@@ -21,6 +21,7 @@ from ..models.int8 import POLICIES, export_int8_model_dir
 from ..models.loading import load_model_dir
 from . import distributed
 from .card import library_versions, utc_now
+from .config import INT8_DIR, STAGE2_CHECKPOINT
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .stage1 import freeze_batchnorm
 
@@ -70,7 +71,7 @@ def run_stage2(fp32_dir: Path, out_dir: Path, train_set, val_set, loop_config: L
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.qat_lr, weight_decay=0.0)
     hooks = StageHooks(prepare_train_mode=freeze_batchnorm)
     loop = TrainingLoop("stage2", model, optimizer, train_set, val_set, qat_config,
-                        Path(out_dir) / "stage2_checkpoint.pt", hooks, progress, cancel)
+                        Path(out_dir) / STAGE2_CHECKPOINT, hooks, progress, cancel)
     baseline_val = loop.validate()
     result = loop.run(resume=resume)
     model.load_state_dict(result.best_state)
@@ -97,7 +98,7 @@ def run_stage2(fp32_dir: Path, out_dir: Path, train_set, val_set, loop_config: L
         "versions": library_versions(),
     }
     json.dumps(card)  # fail early on anything not JSON-able
-    model_dir = Path(out_dir) / "model-int8"
+    model_dir = Path(out_dir) / INT8_DIR
     if distributed.is_main():  # under torchrun every process holds this model; rank 0 writes it
         model_dir = export_int8_model_dir(model, model_dir, card, config.qat_policy)
     distributed.barrier()
