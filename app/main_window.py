@@ -15,9 +15,9 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
-from core.export.measurements import UNIT_CM2, area_from_pixel_count, lung_area, lung_fraction
 from core.io.policy import not_chest
-from core.review.lung_sides import pixels_per_side, side_layout
+from core.review.lung_sides import side_layout
+from core.review.measurements import measure
 from core.review.quality_flags import images_that_teach_most
 from core.review.status import status_after_edit
 from core.safe_text import printable
@@ -58,9 +58,6 @@ if TYPE_CHECKING:  # imported when first opened: they pull in the training stack
 log = logging.getLogger(__name__)
 
 
-def area_text(measured: tuple[float, str]) -> str:
-    value, unit = measured
-    return f"{value:.1f} {UNIT_CM2}" if unit == UNIT_CM2 else f"{int(value):,} px (spacing unknown)"
 SOURCE_TEXT = {"model": "automatic (model)", "prompt": "model with your prompts", "edit": "edited by reader"}
 
 
@@ -431,13 +428,9 @@ class MainWindow(QMainWindow):
         model = origin.model
         self.overlay_panel.set_provenance(model, SOURCE_TEXT.get(origin.source, origin.source))
         if doc.mask is not None and doc.study is not None:
-            spacing = doc.study.pixel_spacing_mm
-            layout = side_layout(doc.study.patient_orientation)
-            sides = pixels_per_side(doc.mask, layout)
-            self.measurements.show_values(
-                area_text(lung_area(doc.mask, spacing)), f"{lung_fraction(doc.mask) * 100:.1f} % of the image",
-                area_text(area_from_pixel_count(sides.right, spacing)),
-                area_text(area_from_pixel_count(sides.left, spacing)), layout.note)
+            measured = measure(doc.mask, doc.study.pixel_spacing_mm, doc.study.patient_orientation)
+            self.measurements.show_values(measured.lungs.text(), f"{measured.fraction * 100:.1f} % of the image",
+                                          measured.right.text(), measured.left.text(), measured.sides_note)
         self._update_enabled()
         if doc.key is not None and doc.mask is not None:
             self.mask_shown.emit(doc.key)

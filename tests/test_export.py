@@ -23,7 +23,7 @@ from core.export import (
     lung_area,
     lung_fraction,
 )
-from core.export.measurements import area_from_pixel_count
+from core.review.measurements import area_from_pixel_count
 from core.store import AnnotationStore, StoreError
 from tests.shared_data import write_dicom
 from tests.test_store_helpers import (

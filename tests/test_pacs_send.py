@@ -10,7 +10,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from core.export.measurements import lung_area
+from core.review.measurements import lung_area
 from core.io import load_study
 from core.io.model_input import model_gray
 from core.pacs.outbox import Outbox, OutboxRetrier

@@ -31,6 +31,7 @@ def run(args) -> int:
     from ..export.mask_png import export_mask_png
     from ..io import StudyReadError, load_study
     from ..io.model_input import model_gray
+    from ..review.measurements import measure
     from ..segment.predictor import Predictor
 
     problem = _out_problem(args.out)
@@ -74,7 +75,7 @@ def run(args) -> int:
             record = {
                 "input": str(path),
                 "output": str(out_path),
-                "lung_fraction": round(result.lung_fraction, 6),
+                "lung_fraction": round(measure(result.mask, study.pixel_spacing_mm, study.patient_orientation).fraction, 6),
                 "seconds": round(time.perf_counter() - start, 4),
                 "model": result.model.label,
                 "runtime": loaded.runtime,

@@ -5,7 +5,7 @@ from .csv_report import export_review_csv, review_rows
 from .dicom_seg import export_dicom_seg
 from .errors import ExportError
 from .mask_png import export_mask_png
-from .measurements import UNIT_CM2, UNIT_PX, area_from_pixel_count, lung_area, lung_fraction, valid_spacing
+from ..review.measurements import UNIT_CM2, UNIT_PX, area_from_pixel_count, lung_area, lung_fraction, valid_spacing
 
 __all__ = [
     "CSV_COLUMNS",

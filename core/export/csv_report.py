@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from ..store.atomic import atomic_write_bytes
 from .errors import ExportError, write_failure
-from .measurements import UNIT_CM2, area_from_pixel_count
+from ..review.measurements import Area, LungMeasurements, measure, measure_counts
 
 if TYPE_CHECKING:
     from ..store.annotation_store import AnnotationStore
@@ -58,12 +58,12 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
         areas = dict.fromkeys(AREA_COLUMNS, "")
         unit = sides = fraction = model = ""
         if revision is not None:
-            unit = area_from_pixel_count(revision.lung_pixels, image.spacing)[1]
-            right, left, sides = _side_pixels(store, revision, image)
-            for side, count in (("", revision.lung_pixels), ("_right", right), ("_left", left)):
-                areas.update(_areas(side, count, image.spacing))
-            total = revision.width * revision.height
-            fraction = f"{revision.lung_pixels / total:.4f}" if total else ""
+            measured = _measure(store, revision, image)
+            unit = measured.unit
+            sides = "" if measured.layout is None else "file" if measured.layout.from_file else "assumed"
+            for side, area in (("", measured.lungs), ("_right", measured.right), ("_left", measured.left)):
+                areas.update(_areas(side, area))
+            fraction = f"{measured.fraction:.4f}" if revision.width * revision.height else ""
             model = revision.model_label or revision.first_model_label
         rows.append(
             {
@@ -94,30 +94,26 @@ def _quality_cells(stored: tuple[float, str] | None) -> dict[str, str]:
     return {"confidence": f"{quality.confidence:.3f}", "quality_flags": "; ".join(f.text for f in quality.flags)}
 
 
-def _areas(side: str, count: int | None, spacing) -> dict[str, str]:
+def _areas(side: str, area: Area | None) -> dict[str, str]:
     """``lung_area{side}_px`` and, with a known spacing, ``lung_area{side}_cm2``; empty when not measured."""
-    if count is None:
+    if area is None:
         return {}
-    value, unit = area_from_pixel_count(count, spacing)
-    out = {f"lung_area{side}_px": str(int(count))}
-    if unit == UNIT_CM2:
-        out[f"lung_area{side}_cm2"] = f"{value:.2f}"
+    out = {f"lung_area{side}_px": str(area.pixels)}
+    if area.cm2 is not None:
+        out[f"lung_area{side}_cm2"] = f"{area.cm2:.2f}"
     return out
 
 
-def _side_pixels(store: AnnotationStore, revision, image) -> tuple[int | None, int | None, str]:
-    """(right, left pixel counts, how the sides were known); None when the mask file cannot be read."""
+def _measure(store: AnnotationStore, revision, image) -> LungMeasurements:
+    """The revision's mask measured; from its stored pixel count alone (no sides) when the file can't be read."""
     from ..io.orientation import read_patient_orientation
-    from ..review.lung_sides import pixels_per_side, side_layout
     from ..store.errors import StoreError
 
     try:
         mask = store.load_revision_mask(revision)
     except (StoreError, OSError, ValueError):
-        return None, None, ""
-    layout = side_layout(read_patient_orientation(image.path))
-    sides = pixels_per_side(mask, layout)
-    return sides.right, sides.left, "file" if layout.from_file else "assumed"
+        return measure_counts(revision.lung_pixels, revision.width * revision.height, image.spacing)
+    return measure(mask, image.spacing, read_patient_orientation(image.path))
 
 
 def export_review_csv(store: AnnotationStore, path: str | Path) -> Path:

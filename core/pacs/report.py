@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..export.dicom_seg import MANUFACTURER, MODEL_NAME, _quiet_highdicom_logs, _read_source
-from ..export.measurements import UNIT_CM2, lung_area
+from ..review.measurements import UNIT_CM2, lung_area
 from ..store.atomic import atomic_write_bytes
 
 SERIES_NUMBER = 902

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..models.artifact import ModelInfo
 from ..models.loading import LoadedModel
+from ..review.measurements import lung_fraction
 from .postprocess import clean_lung_mask, keep_inside_box
 from .preprocess import Letterbox, letterbox_image, logits_to_original, to_model_array
 
@@ -33,7 +34,7 @@ class SegmentationResult:
 
     @property
     def lung_fraction(self) -> float:
-        return float((self.mask > 0).mean())
+        return lung_fraction(self.mask)
 
 
 class Predictor:

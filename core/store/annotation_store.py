@@ -33,7 +33,6 @@ import errno
 import getpass
 import hashlib
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..io.spacing import valid_spacing
 from .atomic import atomic_write_bytes, fsync_dir, remove_stale_temp_files
 from .errors import StoreConflict, StoreError, one_line
 from .image_key import INVERTED_SUFFIX, content_key, db_path, legacy_file_key, path_from_db, shown_name, sop_uid
@@ -133,16 +133,6 @@ def _reason(error: BaseException) -> str:
         if error.errno:
             return os.strerror(error.errno)
     return one_line(error) or type(error).__name__
-
-
-def _valid_spacing(spacing: Any) -> tuple[float, float] | None:
-    try:
-        row, col = (float(v) for v in spacing)
-    except (TypeError, ValueError):
-        return None
-    if not (math.isfinite(row) and math.isfinite(col) and row > 0 and col > 0):
-        return None
-    return row, col
 
 
 # --------------------------------------------------------------------------------------------------
@@ -343,7 +333,7 @@ class AnnotationStore:
         path = db_path(study.path)
         display_name = shown_name(str(getattr(study, "display_name", "") or path_from_db(path).name))
         ids = study.identifiers
-        spacing = _valid_spacing(study.pixel_spacing_mm) if study.pixel_spacing_mm is not None else None
+        spacing = valid_spacing(study.pixel_spacing_mm)
         spacing_source = str(getattr(study, "spacing_source", "none") or "none") if spacing else "none"
         values = {
             "path": path,
