@@ -78,7 +78,7 @@ class Setup:
         from core.models.sam_vit import VARIANTS
         from core.training.adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters
         from core.training.dataset import SegmentationDataset
-        from core.training.examples import load_examples
+        from core.training.example_loading import load_examples
         from core.io.manifest import read_manifest
         from core.training.stage1 import Stage1Config, freeze_batchnorm
 

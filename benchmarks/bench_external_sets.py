@@ -106,7 +106,7 @@ def shape_checks(mask: np.ndarray, truth: np.ndarray) -> dict:
 def score(args) -> int:
     from core.evaluation.runner import manifest_images
     from core.models.loading import load_model
-    from core.runtime import set_threads
+    from core.compute import set_threads
     from core.segment.predictor import Predictor
     from core.io.manifest import read_manifest
 

@@ -119,7 +119,7 @@ def run(count: int, threads: int | None) -> dict:
     from core.pacs.arrivals import ArrivalSegmenter
     from core.pacs.listener import StorageListener
     from core.pacs.send import send_files
-    from core.runtime import set_threads
+    from core.compute import set_threads
     from core.segment.predictor import Predictor
     from core.store import AnnotationStore
 

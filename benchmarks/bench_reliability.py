@@ -228,7 +228,8 @@ def bench_train_kills(rounds: int, seed: int, work: Path) -> dict:
 def bench_real_disk_full(work: Path) -> dict:
     import numpy as np
 
-    from core.models.artifact import read_card, verified_weights_path, write_model_dir
+    from core.models.artifact import verified_weights_path, write_model_dir
+    from core.models.card import read_model_card
     from core.store import AnnotationStore, StoreError
     from tests.test_reliability_store import TINY_CARD
     from tests.test_store_helpers import study_from_png
@@ -273,7 +274,7 @@ def bench_real_disk_full(work: Path) -> dict:
             error_text, code = "", None
         except OSError as error:
             error_text, code = str(error), error.errno
-        card = read_card(small)
+        card = read_model_card(small)
         verified_weights_path(small, card)  # raises if the weights are not the ones the card names
         leftovers = sorted(p.name for p in mount.iterdir() if p.name != "model-fp32")
         ok = card.version == "1"

@@ -48,7 +48,7 @@ def per_image_test_dice(model_dir: Path, cache: Path, device: str, limit: int | 
 
     from core.models.loading import load_model_dir
     from core.training.dataset import SegmentationDataset
-    from core.training.example import load_example_cache
+    from core.training.example_cache import load_example_cache
     from core.training.losses import batch_dice
     from core.training.loop import _collate
 

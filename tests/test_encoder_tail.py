@@ -15,7 +15,7 @@ from core.training.encoder_tail import (
     check_splittable,
     head_encoder,
 )
-from core.training.example import IGNORE, LUNG
+from core.training.example_cache import IGNORE, LUNG
 from core.training.losses import bce_dice_loss, border_band
 
 

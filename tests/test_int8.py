@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from core.models.artifact import read_card, write_model_dir
+from core.models.artifact import write_model_dir
+from core.models.card import read_model_card
 from core.models.errors import ModelLoadError
 from core.models.inference_opt import channels_last_encoder, fold_batchnorm
 from core.models.int8 import (
@@ -180,7 +181,7 @@ def test_adapters_must_be_merged_first():
 
 @pytest.mark.parametrize("policy", list(POLICIES))
 def test_export_load_round_trip_is_identical(model_dirs, loaded, outputs, policy):
-    card = read_card(model_dirs[policy])
+    card = read_model_card(model_dirs[policy])
     assert card.precision == "int8" and card.int8_policy == policy
     assert card.inference == {"batchnorm_folded": True, "channels_last": True}
     model = loaded(policy)
@@ -253,7 +254,7 @@ def test_tampered_weights_file_is_refused(model_dirs, tmp_path):
 
 
 def test_missing_tensor_is_refused_with_its_name(model_dirs, tmp_path):
-    card = read_card(model_dirs["merged"])
+    card = read_model_card(model_dirs["merged"])
     tensors = load_file(str(model_dirs["merged"] / "model.safetensors"))
     removed = "image_encoder.layers.2.blocks.3.mlp.fc1.weight_int8"
     del tensors[removed]
@@ -264,7 +265,7 @@ def test_missing_tensor_is_refused_with_its_name(model_dirs, tmp_path):
 
 
 def test_wrong_tensor_type_is_refused_with_its_name(model_dirs, tmp_path):
-    card = read_card(model_dirs["merged"])
+    card = read_model_card(model_dirs["merged"])
     tensors = load_file(str(model_dirs["merged"] / "model.safetensors"))
     key = "mask_decoder.transformer.layers.0.mlp.lin1.weight_int8"
     tensors[key] = tensors[key].float()
@@ -273,7 +274,7 @@ def test_wrong_tensor_type_is_refused_with_its_name(model_dirs, tmp_path):
 
 
 def test_card_layer_that_is_not_linear_is_refused(model_dirs):
-    card = read_card(model_dirs["merged"])
+    card = read_model_card(model_dirs["merged"])
     card = card.replace(int8=dict(card.int8, layers=[*card.int8["layers"], "image_encoder.neck.0"]))
     with pytest.raises(ModelLoadError, match="image_encoder.neck.0"):
         load_int8_module(card, model_dirs["merged"] / "model.safetensors")
@@ -305,7 +306,7 @@ def test_sam_vit_round_trip(tmp_path):
     box = torch.tensor([[30.0, 30.0, 200.0, 220.0]])
     for policy in POLICIES:
         out = export_int8_model_dir(vit, tmp_path / policy, card, policy)
-        card_out = read_card(out)
+        card_out = read_model_card(out)
         assert card_out.inference == {"batchnorm_folded": False, "channels_last": False}
         loaded = load_model(out)
         reference = quantize_linear_layers(copy.deepcopy(vit), POLICIES[policy])

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.models.artifact import CARD_FILE, read_card, write_model_dir
+from core.models.artifact import CARD_FILE, write_model_dir
+from core.models.card import read_model_card
 from core.models.errors import ModelLoadError
 from core.models.loading import bundled_model_dirs, load_model
 from core.models.safe_weights import read_state_dict, sha256_of
@@ -46,7 +47,7 @@ def shipped(tmp_path) -> Path:
 
 
 def test_the_shipped_model_is_verified_by_sha256(shipped):
-    card = read_card(shipped)
+    card = read_model_card(shipped)
     weights = shipped / card.weights_file
     assert re.fullmatch(r"[0-9a-f]{64}", card.weights_sha256)
     assert sha256_of(weights) == card.weights_sha256
@@ -63,7 +64,7 @@ def test_the_shipped_model_is_verified_by_sha256(shipped):
 
 
 def test_truncated_or_replaced_weights_are_refused(shipped, tmp_path):
-    card = read_card(shipped)
+    card = read_model_card(shipped)
     weights = shipped / card.weights_file
     original = weights.read_bytes()
     weights.write_bytes(original[: len(original) // 3])  # an interrupted copy

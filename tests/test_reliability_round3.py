@@ -127,7 +127,7 @@ def test_a_model_card_with_a_text_image_size_is_refused_in_one_line(tmp_path, ca
 
 
 def test_masks_stored_as_0_1_are_read_as_lung_with_a_note(tmp_path):
-    from core.training.examples import load_examples
+    from core.training.example_loading import load_examples
     from core.io.manifest import read_manifest
 
     manifest = _small_manifest(tmp_path / "d", masks=lambda m: (m >= 192).astype(np.uint8))  # 0/1 masks
@@ -138,7 +138,7 @@ def test_masks_stored_as_0_1_are_read_as_lung_with_a_note(tmp_path):
 
 
 def test_a_faint_mask_says_lungs_must_be_255(tmp_path):
-    from core.training.examples import load_examples
+    from core.training.example_loading import load_examples
     from core.io.manifest import read_manifest
 
     manifest = _small_manifest(tmp_path / "d", masks=lambda m: ((m >= 192) * 100).astype(np.uint8))
@@ -148,7 +148,7 @@ def test_a_faint_mask_says_lungs_must_be_255(tmp_path):
 
 def test_a_non_chest_dicom_in_a_training_manifest_is_skipped_with_a_message(tmp_path):
     from core.io import load_study
-    from core.training.examples import load_examples
+    from core.training.example_loading import load_examples
     from core.io.manifest import read_manifest
 
     tibia = shared_file("dicom", "RG3_J2KI.dcm")

@@ -19,7 +19,7 @@ from core.models.artifact import write_model_dir
 from core.models.loading import load_model
 from core.models.segmenter import PromptableSegmenter
 from core.training.dataset import SegmentationDataset
-from core.training.examples import load_examples
+from core.training.example_loading import load_examples
 from core.training.loop import LoopConfig, StageHooks, TrainingLoop
 from core.io.manifest import read_manifest
 from core.training.config import FP32_DIR, INT8_DIR, TrainConfig

@@ -90,7 +90,7 @@ def test_without_torch_training_and_torch_models_name_the_annotator_bundle(tmp_p
 import sys
 from core.cli import main
 from core.models.loading import load_model
-from core.runtime import TorchMissingError, torch_available
+from core.compute import TorchMissingError, torch_available
 assert not torch_available()
 print("train-status", main(["train", "--data", "x.csv", "--out", {str(tmp_path / "run")!r}]))
 print("prepare-status", main(["prepare", "--data", "x.csv", "--out", "c.npz"]))

@@ -13,8 +13,8 @@ from core.models.registry import build_backbone
 from core.training.adapters import AdapterConfig, add_adapters, count_parameters
 from core.training.augment import AugmentConfig, augment
 from core.training.dataset import SegmentationDataset
-from core.training.example import load_example_cache, save_example_cache
-from core.training.examples import load_examples
+from core.training.example_cache import load_example_cache, save_example_cache
+from core.training.example_loading import load_examples
 from core.training.loop import LoopConfig, StageHooks, TrainingLoop
 from core.training.losses import batch_dice, bce_dice_loss
 from core.io.manifest import ManifestError, read_manifest

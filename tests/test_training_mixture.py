@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from core.models.card import CARD_FILE, ModelCardError, TrainingSource, read_model_card
-from core.training.example import load_example_cache
+from core.training.example_cache import load_example_cache
 from core.training.mixture import (SourceSpec, licence_summary, prepare_mixture, sidecar_path,
                                    training_data_for, weighted_copies)
 from tests.shared_data import shared_file

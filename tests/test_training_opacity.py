@@ -10,7 +10,7 @@ import torch
 
 from core.training.augment import LUNG, AugmentConfig, add_opacity, augment, opacify_gray, opacity_weight
 from core.training.dataset import SegmentationDataset
-from core.training.examples import load_examples
+from core.training.example_loading import load_examples
 from core.io.manifest import read_manifest
 from core.training.config import TrainConfig, augment_config_of
 from tests.shared_data import shared_file

@@ -106,11 +106,11 @@ def format_eta(seconds: float | None) -> str:
 
 def model_card_dice(model_dir: str) -> tuple[str, float | None]:
     """(precision, validation Dice) recorded in the model's card (the INT8 card's QAT value when present)."""
-    from core.models.artifact import read_card
+    from core.models.card import read_model_card
     from core.models.errors import ModelLoadError
 
     try:
-        card = read_card(model_dir)
+        card = read_model_card(model_dir)
     except ModelLoadError:
         return "", None
     return card.precision, card.validation_dice

@@ -28,10 +28,6 @@ STATUS_STYLE = {
 }
 
 
-def status_text(status: str) -> str:
-    return STATUS_STYLE.get(status, (status, None))[0]
-
-
 class WorklistPanel(QWidget):
     image_activated = Signal(str)  # image key (the store's), not the path: a moved file is the same image
 

@@ -140,7 +140,7 @@ class SegmentWorker(QObject):
         """Load (or reuse the injected) model; a failure is reported, never raised into Qt."""
         try:
             from core.models.loading import load_model
-            from core.runtime import cuda_available, set_threads
+            from core.compute import cuda_available, set_threads
             from core.segment.predictor import Predictor
 
             if threads > 0:

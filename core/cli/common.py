@@ -7,7 +7,7 @@ import sys
 from ..models.errors import ModelLoadError
 from ..models.loading import LoadedModel, load_model
 from ..models.runtimes import CHOICES as RUNTIME_CHOICES
-from ..runtime import choose_device, set_threads
+from ..compute import choose_device, set_threads
 from ..safe_text import one_line
 
 

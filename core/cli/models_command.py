@@ -75,7 +75,7 @@ def run(args) -> int:
             written, digest = export_package(model_folder(args.model), args.out, args.sign_key, args.signer)
             print(f"exported: {written}\nsha256: {digest}")
         elif action == "onnx":
-            from ..runtime import require_torch
+            from ..compute import require_torch
 
             require_torch("adding an ONNX Runtime form")
             from ..models.onnx_export import add_onnx_form

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..models.errors import ModelLoadError
 from ..models.registry import BACKBONES, DEFAULT_BACKBONE, default_config
-from ..runtime import choose_device, set_threads
+from ..compute import choose_device, set_threads
 from ..training import distributed
 from ..training.adapters import POLICIES
 from ..training.exit_codes import EXIT_CANCELLED, EXIT_DIVERGED, EXIT_OUT_OF_MEMORY
@@ -217,8 +217,8 @@ def report_comparison(args, comparison: dict) -> None:
 
 
 def run_prepare(args) -> int:
-    from ..training.example import save_example_cache
-    from ..training.examples import load_examples
+    from ..training.example_cache import save_example_cache
+    from ..training.example_loading import load_examples
     from ..io.manifest import read_manifest
 
     size = int(default_config(args.backbone, args.image_size)["image_size"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..runtime import torch_available, torch_missing_message
+from ..compute import torch_available, torch_missing_message
 from .common import fail
 
 TRAINING_COMMANDS = {"train": "fine-tune: stage 1 AdaLoRA, stage 2 INT8 QAT",

@@ -44,11 +44,6 @@ class ModelInfo:
         return f"{self.name} {self.version}{suffix}"
 
 
-def read_card(model_dir: str | Path) -> ModelCard:
-    """The validated :class:`ModelCard` of a model folder (raises :class:`ModelLoadError`)."""
-    return read_model_card(model_dir)
-
-
 def verified_weights_path(model_dir: str | Path, card: ModelCard) -> Path:
     """The weights file named by the card, after checking that it is a plain file and its sha256."""
     weights = Path(model_dir) / card.weights_file
@@ -177,7 +172,7 @@ def update_card(model_dir: str | Path, changes: dict) -> ModelCard:
     """
     from ..store.atomic import atomic_write_bytes
 
-    fields = {**read_card(model_dir).to_json(), **changes}
+    fields = {**read_model_card(model_dir).to_json(), **changes}
     card = ModelCard.from_json(fields, str(Path(model_dir) / CARD_FILE))
     atomic_write_bytes(Path(model_dir) / CARD_FILE, json.dumps(fields, indent=2, sort_keys=True).encode("utf-8"))
     (Path(model_dir) / CARD_FILE).chmod(0o644)  # as written by write_model_dir: readable by every user

@@ -124,10 +124,11 @@ def install_model(model_dir: str | Path) -> Path:
     """
     import shutil
 
-    from .artifact import read_card, verified_weights_path
+    from .artifact import verified_weights_path
+    from .card import read_model_card
 
     source = Path(model_dir)
-    card = read_card(source)
+    card = read_model_card(source)
     verified_weights_path(source, card)
     target = user_models_dir() / install_label(card)
     if not (target / "model.json").is_file():
@@ -247,9 +248,9 @@ class ModelRecord:
 
 def model_record(model_dir: Path, active: str) -> ModelRecord:
     """The catalog record of one model folder (card read and validated; weights not loaded)."""
-    from .artifact import read_card
+    from .card import read_model_card
 
-    card = read_card(model_dir)
+    card = read_model_card(model_dir)
     weights = model_dir / card.weights_file
     return ModelRecord(card, model_dir.resolve(), weights.stat().st_size if weights.is_file() else None,
                        is_bundled(model_dir), is_active(model_dir, active))

@@ -52,7 +52,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .artifact import read_card, write_model_dir
+from .artifact import write_model_dir
+from .card import read_model_card
 from .card import ModelCard
 from .cpu_features import has_int8_dot_product as cpu_has_int8_dot_product
 from .errors import ModelLoadError
@@ -426,5 +427,5 @@ def load_int8_module(card: ModelCard, weights_path: Path) -> nn.Module:
 
 def model_file_size(model_dir: str | Path) -> int:
     """Bytes of the weights file of a model directory."""
-    card = read_card(model_dir)
+    card = read_model_card(model_dir)
     return os.path.getsize(Path(model_dir) / card.weights_file)

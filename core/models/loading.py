@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import bundled_models_dir
-from ..runtime import inference_threads, require_torch, set_threads
-from .artifact import ModelInfo, info_from_card, read_card, recover_interrupted_replace, verified_weights_path
+from ..compute import inference_threads, require_torch, set_threads
+from .artifact import ModelInfo, info_from_card, recover_interrupted_replace, verified_weights_path
+from .card import read_model_card
 from .backbone_specs import BACKBONES
 from .errors import ModelLoadError
 from .safe_weights import sha256_of
@@ -83,7 +84,7 @@ def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") 
     from .runtimes import RUNTIMES, choose_runtime
 
     model_dir = Path(model_dir)
-    card = read_card(model_dir)
+    card = read_model_card(model_dir)
     weights = verified_weights_path(model_dir, card)
     info = info_from_card(model_dir, card)
     chosen = choose_runtime(runtime, card, device)

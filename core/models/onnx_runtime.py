@@ -3,7 +3,7 @@
 The predictor (letterbox, embedding cache, post-processing) is the same for both runtimes; only the
 two heavy calls change. Each graph's sha256 is checked against ``model.json`` and the session is
 made from those very bytes; only plain files are opened. Activations: 7 or 8 bits by CPU (see
-:mod:`.onnx_activations`). Threads: the process's setting (:mod:`core.runtime`: the CLI's
+:mod:`.onnx_activations`). Threads: the process's setting (:mod:`core.compute`: the CLI's
 ``--threads``, the viewer's setting; 0 = ONNX Runtime's default); graph optimisation on.
 
 This route never imports torch: the prompt encoder runs in numpy (:mod:`.array_prompts`) from the

@@ -184,7 +184,7 @@ def import_package(package_file: str | Path, expected_sha256: str | None = None,
     """
     from .artifact import verified_weights_path
     from .catalog import install_label, user_models_dir
-    from ..runtime import torch_available
+    from ..compute import torch_available
     from .loading import load_model_dir
 
     source = Path(package_file)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runtime import require_torch
+from ..compute import require_torch
 from .card import ModelCard
 
 

@@ -86,7 +86,7 @@ _V1 = [
     "CREATE INDEX events_by_image ON events(image_key, id)",
 ]
 
-# Version 2 (issue 12): images are identified by content. ``content_key`` is the pixel hash plus the
+# Version 2: images are identified by content. ``content_key`` is the pixel hash plus the
 # SOPInstanceUID (``image_key.content_key``); two different images that share a UID no longer share a
 # record. Rows written by version 1 keep their key (masks, reviews and events point to it) and get
 # ``content_key`` NULL until a matching image is opened and claims the row (``image_key``).

@@ -123,26 +123,6 @@ def orthogonality_penalty(model: nn.Module) -> torch.Tensor:
     return torch.stack(terms).mean()
 
 
-def rank_pattern(wrapped: AdaLoraModel) -> dict[str, int]:
-    """Final rank kept per adapted module (after budget allocation)."""
-    pattern = wrapped.peft_config[ADAPTER_NAME].rank_pattern
-    if pattern:
-        return {name.replace(f".{ADAPTER_NAME}", "").replace("base_model.model.", ""): int(sum(bool(v) for v in kept))
-                for name, kept in pattern.items()}
-    ranks = {}
-    for name, module in wrapped.model.named_modules():
-        lora_e = getattr(module, "lora_E", None)
-        if lora_e is not None and ADAPTER_NAME in lora_e:
-            ranks[name] = int((lora_e[ADAPTER_NAME] != 0).sum())
-    return ranks
-
-
-def merged_state_dict(wrapped: AdaLoraModel) -> dict[str, torch.Tensor]:
-    """Fold the adapters into the base weights; the result loads into a plain backbone."""
-    merged = wrapped.merge_and_unload()
-    return {k: v.detach().clone() for k, v in merged.state_dict().items()}
-
-
 def count_parameters(model: nn.Module) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())

@@ -34,7 +34,7 @@ from ..models.loading import load_model_dir
 from ..models.onnx_export import add_onnx_form_after_training
 from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
 from .budget import seconds_per_step
-from .card import library_versions, model_version, utc_now
+from .provenance import library_versions, model_version, utc_now
 from .config import CHECKPOINTS, COMPARISON_FILE, INT8_DIR, STAGE1_CHECKPOINT, STAGE2_CHECKPOINT, TrainConfig, \
     augment_config_of, resolve_profile
 from .embedding_cache import CachedEmbeddingDataset, build_cache

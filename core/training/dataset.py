@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .augment import AugmentConfig, augment
-from .example import IGNORE, LUNG, Example
+from .example_cache import IGNORE, LUNG, Example
 from .prompts import mask_box, training_box, whole_image_box
 
 

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .augment import AugmentConfig, augment
-from .example import IGNORE, LUNG, Example
+from .example_cache import IGNORE, LUNG, Example
 from .prompts import training_box, whole_image_box
 
 ENCODE_BATCH = 4

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .example import Example, save_example_cache
+from .example_cache import Example, save_example_cache
 
 SIDECAR_SUFFIX = ".sources.json"
 LICENCE_COLUMNS = ("license", "licence")
@@ -111,7 +111,7 @@ def mix_sources(decoded: dict[str, dict[str, list[Example]]], specs: list[Source
 def prepare_mixture(specs: list[SourceSpec], out: str | Path, image_size: int, seed: int = 0,
                     balance_val: bool = True) -> tuple[dict, list[str]]:
     """Decode every source (as ``adaqat prepare`` does) and write the mixed cache and its sidecar."""
-    from .examples import load_examples  # decoding needs OpenCV / pydicom
+    from .example_loading import load_examples  # decoding needs OpenCV / pydicom
     from ..io.manifest import read_manifest
 
     decoded, problems = {}, []
@@ -136,7 +136,7 @@ def remix(cache: str | Path, weights: dict[str, float], out: str | Path, seed: i
 
     Lets one packed cache travel to a GPU machine and become several mixes there.
     """
-    from .example import load_example_cache
+    from .example_cache import load_example_cache
 
     base = json.loads(sidecar_path(cache).read_text(encoding="utf-8"))
     if any(entry.get("val_repeat", 1) > 1 or entry.get("weight") != 1 for entry in base["mix"].values()):

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models.artifact import read_card
+from ..models.card import read_model_card
 from ..models.card import ModelCard
 from ..models.catalog import active_model
 from ..models.int8 import Int8Linear
@@ -53,7 +53,7 @@ def load_parent(name_or_path: str | None) -> tuple[LoadedModel, ParentModel]:
     info = loaded.info
     card = None
     if Path(info.path).is_dir():
-        card = read_card(info.path)
+        card = read_model_card(info.path)
     parent = ParentModel(info.name, info.version, info.weights_sha256, info.precision, info.path, card)
     return loaded, parent
 

@@ -19,7 +19,7 @@ from ..models.onnx_export import add_onnx_form_after_training
 from ..models.registry import default_config
 from ..models.safe_weights import sha256_of
 from . import distributed
-from .card import library_versions, model_version, utc_now
+from .provenance import library_versions, model_version, utc_now
 from .config import CHECKPOINTS, DEFAULT_MODEL_NAME, FP32_DIR, TrainConfig, resolve_profile
 from .loop import LoopConfig
 from .mixture import training_data_for

@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..models.artifact import read_card
+from ..models.card import read_model_card
 from ..models.int8 import POLICIES, export_int8_model_dir
 from ..models.loading import load_model_dir
 from . import distributed
-from .card import library_versions, utc_now
+from .provenance import library_versions, utc_now
 from .config import INT8_DIR, STAGE2_CHECKPOINT
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .stage1 import freeze_batchnorm
@@ -61,7 +61,7 @@ def remove_fake_quant(model: nn.Module) -> None:
 def run_stage2(fp32_dir: Path, out_dir: Path, train_set, val_set, loop_config: LoopConfig, config,
                resume: bool = False, progress=None, cancel=None) -> Path:
     """Fine-tune the stage-1 model with fake quantisation and export ``out_dir/model-int8``."""
-    fp32_card = read_card(fp32_dir)
+    fp32_card = read_model_card(fp32_dir)
     model = load_model_dir(Path(fp32_dir)).module
     qat_config = LoopConfig(**{**loop_config.__dict__, "epochs": config.qat_epochs, "warmup_fraction": 0.0})
     quantised_layers = prepare_qat(model, config.qat_policy)

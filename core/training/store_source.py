@@ -17,8 +17,8 @@ from ..io.model_input import model_gray
 from ..io.policy import not_chest
 from ..store import AnnotationStore
 from ..store.annotation_store import image_ref
-from .example import Example
-from .examples import example_from_arrays
+from .example_cache import Example
+from .example_loading import example_from_arrays
 
 TRAINING_STATUSES = ("accepted", "corrected")
 VAL_PERCENT = 15

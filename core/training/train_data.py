@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .config import TrainConfig, augment_config_of
 from .dataset import SegmentationDataset
-from .example import Example, load_example_cache
+from .example_cache import Example, load_example_cache
 
 
 @dataclass
@@ -30,7 +30,7 @@ def load_train_data(data_path: str | Path, image_size: int, config: TrainConfig)
         if train and train[0].image.shape[0] != image_size:
             raise ValueError(f"{data_path}: examples are {train[0].image.shape[0]} px, the model needs {image_size} px")
         return TrainData(train[: config.max_train_images], val[: config.max_val_images], [])
-    from .examples import load_examples  # decoding needs OpenCV / pydicom
+    from .example_loading import load_examples  # decoding needs OpenCV / pydicom
     from ..io.manifest import read_manifest
 
     manifest = read_manifest(data_path)

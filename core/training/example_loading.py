@@ -17,7 +17,8 @@ from ..io.mask_file import ZERO_ONE_NOTE, no_lung_hint, read_mask_file
 from ..io.model_input import model_gray
 from ..io.policy import not_chest
 from ..segment.preprocess import letterbox_image
-from .example import Example, mask_labels
+from ..io.mask_labels import mask_labels
+from .example_cache import Example
 from ..io.manifest import Sample
 
 
