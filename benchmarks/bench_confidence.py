@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -33,7 +32,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "runs" / "confidence"
-sys.path.insert(0, str(ROOT))
 
 from core.evaluation.metrics import dice  # noqa: E402
 from core.evaluation.runner import manifest_images  # noqa: E402

@@ -40,7 +40,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DATA = Path(os.environ.get("ADAQAT_SHARED_DATA", ROOT.parent / "shared" / "data")) / "cxr-lungs" / "manifest.csv"
 REFERENCE_CARDS = ROOT / "runs" / "stage1"

@@ -6,7 +6,7 @@ Why: the int8 GEMM's speed and its 8-bit saturation depend on the CPU. Without a
 instruction (AVX2, AVX-512F: ``vpmaddubsw``) u8 x s8 pairs saturate int16, so the shipped graphs use
 7-bit activations; with VNNI (``vpdpbusd``) 8 bits are exact and the kernel is ~2x faster. This runs
 the same model on the CPU at hand so the two kinds of machine can be compared with one command
-(here, and on the lent device's CPU: ``benchmarks/device_issue11_isa.sh``).
+(here, and on the lent device's CPU: ``tools/device_encoder_isa.sh``).
 
 Routes, interleaved per round on the same preprocessed chest X-ray: ``torch_fp32`` = the model's
 exact float twin in torch eager (the reference), ``torch_int8`` = the torch dynamic INT8 route,
@@ -28,12 +28,10 @@ import json
 import platform
 import re
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def cpu_description() -> dict:

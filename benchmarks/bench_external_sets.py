@@ -33,7 +33,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "runs" / "external"
-sys.path.insert(0, str(ROOT))
 
 from core.evaluation.metrics import image_metrics  # noqa: E402
 from core.evaluation.stats import paired_wilcoxon  # noqa: E402

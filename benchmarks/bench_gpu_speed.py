@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 CONFIGS = [  # backbone, model input px, inference batch sizes, training batch size
     ("lite_medsam", 256, (1, 16, 64), 16),

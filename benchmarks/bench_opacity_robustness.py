@@ -27,7 +27,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("ADAQAT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-sys.path.insert(0, str(ROOT))
 
 from core.evaluation.runner import Evaluation, HeldOutImage, compare, evaluate_images, manifest_images  # noqa: E402
 from core.models.loading import load_model  # noqa: E402

@@ -22,14 +22,12 @@ import os
 import platform
 import resource
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SENDER_AE = "BENCHPACS"
 

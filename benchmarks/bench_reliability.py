@@ -22,7 +22,7 @@
 - ``--real-disk-full`` (needs root): a 4 MB tmpfs really runs out of space under the store and
   under a model save; nothing corrupt is registered and the error says so.
 
-    python benchmarks/bench_reliability.py [--fuzz-cases 8000] [--feature-cases 8000] [--codec-cases 1200] [--store-rounds 250]
+    python -m benchmarks.bench_reliability [--fuzz-cases 8000] [--feature-cases 8000] [--codec-cases 1200] [--store-rounds 250]
         [--model-rounds 100] [--train-rounds 3] [--real-disk-full] [--only fuzz,features,...]
         [--json-out benchmarks/results/reliability.json]
 """
@@ -44,7 +44,6 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 GIB = float(1 << 30)
 

@@ -10,7 +10,7 @@ Launch -> window and launch -> first mask are timed on fresh processes running t
 (``adaqat-viewer FILE``), from just before the process starts: the interpreter, imports, window,
 model load (in its thread) and the first mask, as a reader would wait for them.
 
-    python benchmarks/bench_viewer.py [--runs 3] [--launches 3] [--json-out benchmarks/results/viewer.json]
+    python -m benchmarks.bench_viewer [--runs 3] [--launches 3] [--json-out benchmarks/results/viewer.json]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def shared_data_dir() -> Path:

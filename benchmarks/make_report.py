@@ -29,13 +29,10 @@ def fmt(value, spec: str = ".4f") -> str:
 
 
 S1_MACHINE = "H200 train (4 runs sharing it), dev-VM CPU score"
-S1_COMMAND_256 = "bash benchmarks/device_issue14.sh b; bash benchmarks/device_issue14.sh score   # 256-px per-image test Dice"
+S1_COMMAND_256 = "bash tools/device_gpu_speed_stage1.sh b; bash tools/device_gpu_speed_stage1.sh score   # 256-px per-image test Dice"
 
 
 def _summary_of(values: list[float]) -> dict:
-    import sys
-
-    sys.path.insert(0, str(ROOT))
     from core.evaluation.summary import summarize
 
     return summarize(values).as_dict()
@@ -91,9 +88,7 @@ def stage1_tests(s1: dict | None) -> list[dict]:
     """Paired Wilcoxon tests of issue 14: AdaLoRA vs LoRA (r 12, r 8), full vs AdaLoRA; 256 px and full resolution."""
     if s1 is None:
         return [{"what": "AdaLoRA vs fixed-rank LoRA, paired Wilcoxon", "status": "not run"}]
-    import sys
 
-    sys.path.insert(0, str(ROOT))
     from core.evaluation.stats import paired_wilcoxon
 
     tests = []

@@ -4,7 +4,7 @@ Averages the probabilities of the image and its mirror image, then applies the p
 and lung clean-up, and prints (plain Dice, flip-averaged Dice, images) for clinic-sample val and
 cxr-lungs val/test (bundled INT8 model, full resolution).
 
-    python benchmarks/tta_flip_check.py
+    python experiments/flip_tta.py
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT))
 
 from core.evaluation.metrics import image_metrics  # noqa: E402
 from core.evaluation.runner import manifest_images  # noqa: E402

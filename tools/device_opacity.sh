@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The shipped recipe (stage 1 AdaLoRA `everywhere`, 20 epochs; stage 2 INT8 QAT `merged`, 10 epochs) retrained
 # with several --opacity-augment probabilities side by side on one lent GPU (BENCHMARKS.md, "Shipped model and
-# opaque lung bases"). Expects .devdata/opacity/ from `python benchmarks/pack_devdata_opacity.py`; carry it.
+# opaque lung bases"). Expects .devdata/opacity/ from `python tools/pack_devdata_opacity.py`; carry it.
 # Returns int8_<p>.tar (model-int8/ of each run) and logs.tgz (logs and stage-1 cards) under $OUT.
 set -uo pipefail
 D=$PWD/.devdata/opacity W=/tmp/w

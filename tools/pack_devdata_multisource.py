@@ -7,10 +7,10 @@ the three packages' Python files and the LiteMedSAM checkpoint in byte planes (a
 splits; the GPU uses train and val), each source once (``prepare_mixture(..., balance_val=False)``; the GPU machine remixes it into
 the weighted mixes with ``core.training.mixture.remix``). The bundle is split into chunks of at most
 ``--chunk-mib`` under ``.devdata/ms1``, ``ms2``, ...: each device call carries one, the last one trains
-(``benchmarks/device_multisource.sh``). The bundle's sha256 travels in the last chunk and is checked there.
+(``tools/device_multisource.sh``). The bundle's sha256 travels in the last chunk and is checked there.
 
-    python benchmarks/pack_devdata_multisource.py                 # writes .devdata/ms*/ and prints the calls
-    python benchmarks/pack_devdata_multisource.py unpack DIR OUT  # (on the device) rebuild the checkpoint
+    python tools/pack_devdata_multisource.py                 # writes .devdata/ms*/ and prints the calls
+    python tools/pack_devdata_multisource.py unpack DIR OUT  # (on the device) rebuild the checkpoint
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 DATA = ROOT.parent / "shared" / "data"
 WORK = ROOT / ".devdata" / "multisource"
 LITE_MEDSAM_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"
@@ -93,7 +91,7 @@ def pack() -> int:
           ", ".join(f"{e['source']} {e['images']}" for e in record["training_data"]))
     for index in range(1, len(chunks) + 1):
         step = "train" if index == len(chunks) else "stash"
-        print(f"  device call {index}: carry .devdata/ms{index}; bash benchmarks/device_multisource.sh {step}")
+        print(f"  device call {index}: carry .devdata/ms{index}; bash tools/device_multisource.sh {step}")
     return 0
 
 
