@@ -200,20 +200,10 @@ class ImageDocument(QObject):
 
 def model_of_revision(revision: MaskRevision) -> ModelInfo | None:
     """The ModelInfo behind a stored mask: its own model, else the model its first mask came from."""
-    if revision.model_name:
-        return ModelInfo(
-            revision.model_name,
-            revision.model_version or "",
-            "",
-            revision.model_precision or "fp32",
-            revision.model_weights_sha256 or "",
-        )
-    if revision.first_model_name:
-        return ModelInfo(
-            revision.first_model_name,
-            revision.first_model_version or "",
-            "",
-            revision.first_model_precision or "fp32",
-            revision.first_model_weights_sha256 or "",
-        )
+    for prefix in ("model_", "first_model_"):
+        name = getattr(revision, f"{prefix}name")
+        if name:
+            version, precision, sha256 = (getattr(revision, f"{prefix}{what}")
+                                          for what in ("version", "precision", "weights_sha256"))
+            return ModelInfo(name, version or "", "", precision or "fp32", sha256 or "")
     return None

@@ -47,6 +47,15 @@ ALGORITHM_SOURCE = "AdaQAT"
 SEG_SUFFIX = "_seg.dcm"
 
 
+def new_series_fields(series_number: int, description: str) -> dict:
+    """What every object this product writes (the SEG, the area report) says of its new series and itself."""
+    import highdicom as hd
+
+    return {"series_instance_uid": hd.UID(), "series_number": series_number, "sop_instance_uid": hd.UID(),
+            "instance_number": 1, "manufacturer": MANUFACTURER, "software_versions": __version__,
+            "series_description": description}
+
+
 def algorithm_type_for(mask_source: str, model: ModelInfo | None) -> str:
     """AUTOMATIC for unedited model output, SEMIAUTOMATIC when a person prompted or edited, MANUAL without a model."""
     if model is None:
@@ -129,15 +138,9 @@ def export_dicom_seg(
                 pixel_array=layers,
                 segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
                 segment_descriptions=segment_descriptions,
-                series_instance_uid=hd.UID(),
-                series_number=SERIES_NUMBER,
-                sop_instance_uid=hd.UID(),
-                instance_number=1,
-                manufacturer=MANUFACTURER,
+                **new_series_fields(SERIES_NUMBER, SERIES_DESCRIPTION),
                 manufacturer_model_name=MODEL_NAME,
-                software_versions=__version__,
                 device_serial_number="0",
-                series_description=SERIES_DESCRIPTION,
                 content_label="LUNG",
                 content_description=(f"Lung segmentation by {model.label}" if model is not None else "Lung segmentation")[:64],
                 content_creator_name=_person_name(reader),

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import errno
 import os
 
 from ..errors import AdaqatError
-from ..store.errors import one_line
+from ..store.errors import one_line, write_advice
 
 
 class ExportError(AdaqatError):
@@ -18,10 +17,6 @@ class ExportError(AdaqatError):
 
 def write_failure(target: object, error: OSError) -> ExportError:
     reason = one_line(error.strerror) if error.strerror else (os.strerror(error.errno) if error.errno else str(error))
-    if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        advice = "free disk space and export again"
-    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        advice = "choose a folder you can write to"
-    else:
-        advice = "check the target folder and export again"
+    advice = write_advice(error, "free disk space and export again", "choose a folder you can write to",
+                          "check the target folder and export again")
     return ExportError(f"could not write {target}: {reason}; {advice}")

@@ -9,6 +9,8 @@ session is made, in every tensor of the graph, its nodes' attributes, subgraphs 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 
 from .errors import ModelLoadError
@@ -34,16 +36,14 @@ def check_self_contained(path: Path, graph: bytes) -> None:
         )
 
 
+def _first(findings: Iterable[str]) -> str:
+    """The first non-empty finding; the rest are never computed."""
+    return next((found for found in findings if found), "")
+
+
 def _first_external(model) -> str:
-    found = _graph_external(model.graph)
-    if found:
-        return found
-    for function in model.functions:
-        for node in function.node:
-            found = _node_external(node)
-            if found:
-                return found
-    return ""
+    return _first(chain([_graph_external(model.graph)],
+                        (_node_external(node) for function in model.functions for node in function.node)))
 
 
 def _tensor_external(tensor) -> str:
@@ -60,36 +60,19 @@ def _sparse_external(sparse) -> str:
 
 
 def _graph_external(graph) -> str:
-    for tensor in graph.initializer:
-        found = _tensor_external(tensor)
-        if found:
-            return found
-    for sparse in graph.sparse_initializer:
-        found = _sparse_external(sparse)
-        if found:
-            return found
-    for node in graph.node:
-        found = _node_external(node)
-        if found:
-            return found
-    return ""
+    return _first(chain((_tensor_external(tensor) for tensor in graph.initializer),
+                        (_sparse_external(sparse) for sparse in graph.sparse_initializer),
+                        (_node_external(node) for node in graph.node)))
 
 
 def _node_external(node) -> str:
     for attribute in node.attribute:
         tensors = ([attribute.t] if attribute.HasField("t") else []) + list(attribute.tensors)
-        for tensor in tensors:
-            found = _tensor_external(tensor)
-            if found:
-                return found
         sparse = ([attribute.sparse_tensor] if attribute.HasField("sparse_tensor") else []) + list(attribute.sparse_tensors)
-        for item in sparse:
-            found = _sparse_external(item)
-            if found:
-                return found
         graphs = ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
-        for graph in graphs:
-            found = _graph_external(graph)
-            if found:
-                return found
+        found = _first(chain((_tensor_external(tensor) for tensor in tensors),
+                             (_sparse_external(item) for item in sparse),
+                             (_graph_external(graph) for graph in graphs)))
+        if found:
+            return found
     return ""

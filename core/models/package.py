@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .card import CARD_FILE, ModelCardError, read_model_card, regular_file
 from .errors import ModelLoadError
+from .safe_weights import sha256_of
 from .signing import SIGNATURE_FILE, SignatureStatus, folder_files, sign_files, verify_model_dir
 
 PACKAGE_FORMAT = "adaqat-model-package/1"
@@ -49,14 +50,6 @@ class UntrustedPackageError(PackageError):
         self.status = status
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def export_package(model_dir: str | Path, out_file: str | Path, sign_key: str | Path | None = None,
                    signer: str = "") -> tuple[Path, str]:
     """Write ``model_dir`` as one package file; returns (file, sha256 of the file).
@@ -72,7 +65,7 @@ def export_package(model_dir: str | Path, out_file: str | Path, sign_key: str | 
     if out_file.suffix != PACKAGE_SUFFIX:
         out_file = out_file.with_name(out_file.name + PACKAGE_SUFFIX)
     files = sorted(p for p in model_dir.iterdir() if p.is_file() and not p.is_symlink())
-    listed = {p.name: {"sha256": _sha256_file(p), "size": p.stat().st_size} for p in files}
+    listed = {p.name: {"sha256": sha256_of(p), "size": p.stat().st_size} for p in files}
     extra: dict[str, bytes] = {}
     if sign_key is not None:
         files = [p for p in files if p.name != SIGNATURE_FILE]
@@ -104,7 +97,7 @@ def export_package(model_dir: str | Path, out_file: str | Path, sign_key: str | 
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
-    return out_file, _sha256_file(out_file)
+    return out_file, sha256_of(out_file)
 
 
 def _read_manifest(archive: tarfile.TarFile, source: Path) -> dict:
@@ -192,7 +185,7 @@ def import_package(package_file: str | Path, expected_sha256: str | None = None,
         regular_file(source, "model package")
     except ModelCardError as error:
         raise PackageError(str(error).replace(" from the model folder", "")) from None
-    if expected_sha256 and _sha256_file(source) != expected_sha256.strip().lower():
+    if expected_sha256 and sha256_of(source) != expected_sha256.strip().lower():
         raise PackageError(f"{source}: sha256 does not match the one given; the file is not the one exported")
     target_root = user_models_dir()
     target_root.mkdir(parents=True, exist_ok=True)

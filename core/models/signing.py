@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AdaqatError
+from .safe_weights import sha256_of
 
 SIGNATURE_FILE = "signature.json"
 CARD_FILE = "model.json"
 SIGNATURE_FORMAT = "adaqat-model-signature/1"
 KEY_FORMAT = "adaqat-public-key/1"
-CHUNK = 2**20
 
 
 class SigningError(AdaqatError):
@@ -63,14 +63,6 @@ def key_id(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def folder_files(model_dir: Path) -> dict[str, dict]:
     """{name: {sha256, size}} of the folder's plain files, ``signature.json`` left out.
 
@@ -85,7 +77,7 @@ def folder_files(model_dir: Path) -> dict[str, dict]:
             data = _card_without_label(path)
             files[path.name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         else:
-            files[path.name] = {"sha256": _sha256(path), "size": path.stat().st_size}
+            files[path.name] = {"sha256": sha256_of(path), "size": path.stat().st_size}
     return files
 
 

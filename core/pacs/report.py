@@ -15,8 +15,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import __version__
-from ..export.dicom_seg import MANUFACTURER, MODEL_NAME, _quiet_highdicom_logs, _read_source
+from ..export.dicom_seg import MANUFACTURER, MODEL_NAME, _quiet_highdicom_logs, _read_source, new_series_fields
 from ..review.measurements import UNIT_CM2, lung_area
 from ..store.atomic import atomic_write_bytes
 
@@ -61,13 +60,7 @@ def write_lung_area_report(
         sr = hd.sr.ComprehensiveSR(
             evidence=[source, seg],
             content=report,
-            series_instance_uid=hd.UID(),
-            series_number=SERIES_NUMBER,
-            sop_instance_uid=hd.UID(),
-            instance_number=1,
-            manufacturer=MANUFACTURER,
-            series_description=SERIES_DESCRIPTION,
-            software_versions=__version__,
+            **new_series_fields(SERIES_NUMBER, SERIES_DESCRIPTION),
         )
         buffer = io.BytesIO()
         sr.save_as(buffer, enforce_file_format=True)

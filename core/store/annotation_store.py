@@ -29,7 +29,6 @@ short hash of their key (``image_ref``), never by identifiers; errors name them 
 
 from __future__ import annotations
 
-import errno
 import getpass
 import hashlib
 import logging
@@ -46,7 +45,7 @@ import numpy as np
 
 from ..io.spacing import valid_spacing
 from .atomic import atomic_write_bytes, fsync_dir, remove_stale_temp_files
-from .errors import StoreConflict, StoreError, one_line
+from .errors import StoreConflict, StoreError, one_line, write_advice
 from .image_key import INVERTED_SUFFIX, content_key, db_path, legacy_file_key, path_from_db, shown_name, sop_uid
 from .masks import as_binary_mask, decode_mask_png, encode_mask_png
 from .opening import create_database, disk_full_reason, read_only_reason, refuse_lost_database
@@ -963,12 +962,8 @@ def _db_reason(error: sqlite3.Error) -> str:
 def _save_failure(name: str, error: BaseException) -> str:
     if isinstance(error, OSError):
         reason = _reason(error)
-        if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            advice = "free disk space and save again"
-        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            advice = "make the annotation folder writable and save again"
-        else:
-            advice = "check the disk and save again"
+        advice = write_advice(error, "free disk space and save again",
+                              "make the annotation folder writable and save again", "check the disk and save again")
     elif isinstance(error, sqlite3.Error):
         reason = _db_reason(error)
         if reason == _FULL:

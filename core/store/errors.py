@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+
 from core.errors import AdaqatError
 from core.safe_text import one_line
 
-__all__ = ["StoreError", "one_line"]
+__all__ = ["StoreError", "one_line", "write_advice"]
+
+DISK_FULL_ERRNOS = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+NOT_WRITABLE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_advice(error: OSError, full: str, not_writable: str, other: str) -> str:
+    """What to tell a person whose write failed: ``full`` (disk or quota), ``not_writable``, else ``other``."""
+    if error.errno in DISK_FULL_ERRNOS:
+        return full
+    return not_writable if error.errno in NOT_WRITABLE_ERRNOS else other
 
 
 class StoreError(AdaqatError):
