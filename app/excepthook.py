@@ -11,6 +11,8 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from core.errors import AdaqatError
+
 log = logging.getLogger("adaqat.viewer")
 
 
@@ -29,9 +31,15 @@ def install_excepthook(notify: Callable[[str], None]) -> Callable:
         if issubclass(exc_type, KeyboardInterrupt):
             previous(exc_type, exc_value, exc_tb)
             return
-        log.error("unexpected error\n%s", scrubbed_traceback(exc_type, exc_tb))
+        if issubclass(exc_type, AdaqatError):  # an engine error no caller caught: its one line is for the user
+            log.warning("engine error %s not handled by its caller\n%s", exc_type.__name__,
+                        scrubbed_traceback(exc_type, exc_tb))
+            message = f"{exc_value}; the action was not completed."
+        else:
+            log.error("unexpected error\n%s", scrubbed_traceback(exc_type, exc_tb))
+            message = f"Something went wrong ({exc_type.__name__}); the action was not completed. Details are in the log."
         try:
-            notify(f"Something went wrong ({exc_type.__name__}); the action was not completed. Details are in the log.")
+            notify(message)
         except Exception:  # the notifier itself failed (window gone): logging is all we can do
             pass
 

@@ -428,9 +428,8 @@ class MainWindow(QMainWindow):
         model = origin.model
         self.overlay_panel.set_provenance(model, SOURCE_TEXT.get(origin.source, origin.source))
         if doc.mask is not None and doc.study is not None:
-            measured = measure(doc.mask, doc.study.pixel_spacing_mm, doc.study.patient_orientation)
-            self.measurements.show_values(measured.lungs.text(), f"{measured.fraction * 100:.1f} % of the image",
-                                          measured.right.text(), measured.left.text(), measured.sides_note)
+            self.measurements.show_measurements(
+                measure(doc.mask, doc.study.pixel_spacing_mm, doc.study.patient_orientation))
         self._update_enabled()
         if doc.key is not None and doc.mask is not None:
             self.mask_shown.emit(doc.key)

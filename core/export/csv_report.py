@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from ..store.atomic import atomic_write_bytes
 from .errors import ExportError, write_failure
-from ..review.measurements import Area, LungMeasurements, measure, measure_counts
+from ..review.measurements import CSV_COLUMNS as MEASUREMENT_COLUMNS
+from ..review.measurements import LungMeasurements, csv_cells, measure, measure_counts
 
 if TYPE_CHECKING:
     from ..store.annotation_store import AnnotationStore
@@ -32,20 +33,11 @@ COLUMNS = (
     "reader",
     "note",
     "updated_at",
-    "lung_area_cm2",
-    "lung_area_right_cm2",
-    "lung_area_left_cm2",
-    "lung_area_px",
-    "lung_area_right_px",
-    "lung_area_left_px",
-    "area_unit",
-    "sides",
-    "lung_fraction",
+    *MEASUREMENT_COLUMNS,  # lung areas (cm² and px, both lungs and each side), area_unit, sides, lung_fraction
     "model",
     "confidence",
     "quality_flags",
 )
-AREA_COLUMNS = tuple(column for column in COLUMNS if column.startswith("lung_area"))
 
 
 def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
@@ -55,16 +47,8 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
     qualities = store.latest_qualities()  # confidence and flags of automatic masks (core.review.quality_flags)
     for image in store.list_images():
         revision = store.latest_revision(image.key) if image.has_mask else None
-        areas = dict.fromkeys(AREA_COLUMNS, "")
-        unit = sides = fraction = model = ""
-        if revision is not None:
-            measured = _measure(store, revision, image)
-            unit = measured.unit
-            sides = "" if measured.layout is None else "file" if measured.layout.from_file else "assumed"
-            for side, area in (("", measured.lungs), ("_right", measured.right), ("_left", measured.left)):
-                areas.update(_areas(side, area))
-            fraction = f"{measured.fraction:.4f}" if revision.width * revision.height else ""
-            model = revision.model_label or revision.first_model_label
+        measured = _measure(store, revision, image) if revision is not None else None
+        model = (revision.model_label or revision.first_model_label) if revision is not None else ""
         rows.append(
             {
                 "display_name": image.display_name,
@@ -73,10 +57,7 @@ def review_rows(store: AnnotationStore) -> list[dict[str, str]]:
                 "reader": image.reader,
                 "note": image.note,
                 "updated_at": image.updated_at,
-                **areas,
-                "area_unit": unit,
-                "sides": sides,
-                "lung_fraction": fraction,
+                **csv_cells(measured),
                 "model": model,
                 **_quality_cells(qualities.get(image.key)),
             }
@@ -92,16 +73,6 @@ def _quality_cells(stored: tuple[float, str] | None) -> dict[str, str]:
 
     quality = MaskQuality.from_stored(*stored)
     return {"confidence": f"{quality.confidence:.3f}", "quality_flags": "; ".join(f.text for f in quality.flags)}
-
-
-def _areas(side: str, area: Area | None) -> dict[str, str]:
-    """``lung_area{side}_px`` and, with a known spacing, ``lung_area{side}_cm2``; empty when not measured."""
-    if area is None:
-        return {}
-    out = {f"lung_area{side}_px": str(area.pixels)}
-    if area.cm2 is not None:
-        out[f"lung_area{side}_cm2"] = f"{area.cm2:.2f}"
-    return out
 
 
 def _measure(store: AnnotationStore, revision, image) -> LungMeasurements:
