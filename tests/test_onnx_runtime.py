@@ -132,7 +132,7 @@ def test_adding_the_form_to_a_sam_vit_int8_model(tmp_path, capsys):
 def test_an_encoder_graph_is_reused_only_for_the_same_encoder_values(tmp_path):
     """A continued model may take its parent's encoder graph only while its encoder is the parent's."""
     from core.models.int8 import export_int8_model_dir
-    from core.models.onnx_export import _same_encoder_graph, add_onnx_form
+    from core.models.onnx_form_writer import _same_encoder_graph, add_onnx_form
     from core.models.sam_vit import TINY_TEST_CONFIG
     from core.models.sam_vit import build as build_vit
 

@@ -78,7 +78,7 @@ def run(args) -> int:
             from ..compute import require_torch
 
             require_torch("adding an ONNX Runtime form")
-            from ..models.onnx_export import add_onnx_form
+            from ..models.onnx_form_writer import add_onnx_form
 
             field = add_onnx_form(model_folder(args.model))
             sizes = ", ".join(f"{part} {g['bytes'] / 2**20:.1f} MB" for part, g in field["graphs"].items())

@@ -74,9 +74,13 @@ class TrainConfig:
     time_budget_s: float | None = None  # the whole run fits in it (full profile: stage 1 only)
     from_model: str | None = None  # None/"active": the active model; a backbone name: its base weights
     profile: str = "auto"  # "tail" / "decoder" (continue a model), "full" (from base weights), "auto"
+    # set by apply_profile_defaults: train() applies them itself when the caller has not
+    profile_defaults_applied: bool = field(default=False, repr=False, compare=False)
 
     def to_json(self) -> dict:
-        return json.loads(json.dumps(asdict(self), default=str))
+        record = json.loads(json.dumps(asdict(self), default=str))
+        record.pop("profile_defaults_applied")
+        return record
 
 
 PROFILES = ("auto", "tail", "decoder", "full")
@@ -92,8 +96,10 @@ PROFILE_SETTINGS = {"tail": {"batch_size": 4, "shift_cells": 2, "border_weight":
 
 
 def apply_profile_defaults(config: TrainConfig, given: frozenset[str] = frozenset()) -> None:
-    """Give a continuing run its profile's stage-1 rates and settings, except those in ``given`` (a
-    Python caller of ``train`` gets them as the CLI and the viewer do)."""
+    """Give a continuing run its profile's stage-1 rates and settings, except those in ``given``. The CLI
+    calls it with the options it was given; ``train()`` calls it for a caller that did not, so a Python
+    caller trains as the CLI and the viewer do."""
+    config.profile_defaults_applied = True
     try:
         profile = resolve_profile(config)
     except ValueError:

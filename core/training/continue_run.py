@@ -31,7 +31,7 @@ from .comparison import comparison_record
 from ..models.artifact import update_card
 from ..models.int8 import export_int8_model_dir
 from ..models.loading import load_model_dir
-from ..models.onnx_export import add_onnx_form_after_training
+from ..models.onnx_form_writer import add_onnx_form_after_training
 from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
 from .budget import seconds_per_step
 from .provenance import library_versions, model_version, utc_now

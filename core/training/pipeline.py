@@ -15,12 +15,12 @@ from typing import Callable
 import torch
 
 from ..models.artifact import write_model_dir
-from ..models.onnx_export import add_onnx_form_after_training
+from ..models.onnx_form_writer import add_onnx_form_after_training
 from ..models.registry import default_config
 from ..models.safe_weights import sha256_of
 from . import distributed
 from .provenance import library_versions, model_version, utc_now
-from .config import CHECKPOINTS, DEFAULT_MODEL_NAME, FP32_DIR, TrainConfig, resolve_profile
+from .config import CHECKPOINTS, DEFAULT_MODEL_NAME, FP32_DIR, TrainConfig, apply_profile_defaults, resolve_profile
 from .loop import LoopConfig
 from .mixture import training_data_for
 from .progress import ProgressEvent
@@ -46,6 +46,8 @@ def train(manifest_path: str | Path, out_dir: str | Path, config: TrainConfig, r
 
     Under torchrun (``core.training.distributed``) every process trains, rank 0 alone writes.
     """
+    if not config.profile_defaults_applied:
+        apply_profile_defaults(config)
     return RUNNERS[resolve_profile(config)](manifest_path, out_dir, config, resume, progress, cancel)
 
 
