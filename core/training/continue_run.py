@@ -30,7 +30,7 @@ from ..evaluation.runner import Evaluation, HeldOutImage, evaluate_images, manif
 from .comparison import comparison_record
 from ..models.artifact import update_card
 from ..models.int8 import export_int8_model_dir
-from ..models.loading import load_model_dir
+from ..models.loading import LoadedModel, load_model_dir
 from ..models.onnx_form_writer import add_onnx_form_after_training
 from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
 from .budget import seconds_per_step
@@ -42,7 +42,7 @@ from .memory import release_freed_memory
 from .encoder_tail import TailDecoder, TailProfileUnsupported, check_splittable, head_encoder
 from .loop import LoopConfig, StageHooks, TrainingLoop
 from .parent import ParentModel, load_parent, trainable_float_model
-from .progress import ProgressEvent
+from .progress import CancelToken, ProgressCallback, ProgressEvent
 from .result import TrainResult
 from .prompt_decoder import PromptDecoder
 from .run_plan import ENCODER_EXPORT_S, EXPORT_S, SLACK, TAIL_VIEW_SHARE, VIEW_SHARE, FastPlan, Measurements, plan_fast_run, training_epochs
@@ -66,10 +66,10 @@ class FastRun:
     config: TrainConfig
     out_dir: Path
     started: float
-    emit: object
-    cancel: object
+    emit: ProgressCallback
+    cancel: CancelToken | None
     parent: ParentModel | None = None
-    loaded: object = None
+    loaded: LoadedModel | None = None
     data: TrainData | None = None
     heldout: list[HeldOutImage] | None = None
     selection: list | None = None  # examples that choose the best epoch (never the compared ones)
