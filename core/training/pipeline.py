@@ -19,14 +19,15 @@ from ..models.onnx_form_writer import add_onnx_form_after_training
 from ..models.registry import default_config
 from ..models.safe_weights import sha256_of
 from . import distributed
-from .provenance import library_versions, model_version, utc_now
 from .config import CHECKPOINTS, DEFAULT_MODEL_NAME, FP32_DIR, TrainConfig, apply_profile_defaults, resolve_profile
 from .loop import LoopConfig
 from .mixture import training_data_for
 from .progress import ProgressEvent
+from .provenance import library_versions, model_version, utc_now
 from .result import TrainResult
 from .stage1 import run_stage1
 from .train_data import datasets, load_train_data
+
 
 def base_weights_for(config: TrainConfig) -> tuple[str | None, str]:
     """(weights argument for build_backbone, sha256 recorded in the card)."""
