@@ -16,7 +16,7 @@ resolution (256 px letterboxed), automatic prompt (whole-image box).
     python benchmarks/clinic_ceiling.py run --train clinic --policy tail --epochs 60 --device cuda --json-out r.json
     python benchmarks/clinic_ceiling.py table runs/ceiling/*.json   # the table, with paired Wilcoxon p (scipy)
 
-``benchmarks/device_ceiling.sh`` runs the grid on the lent GPU.
+``tools/device_ceiling.sh`` runs the grid on the lent GPU.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def shenzhen_manifest(folder: Path) -> Path:
 
 
 def pack() -> int:
-    from core.training.example import save_example_cache
-    from core.training.examples import load_examples
-    from core.training.manifest import read_manifest
+    from core.training.example_cache import save_example_cache
+    from core.training.example_loading import load_examples
+    from core.io.manifest import read_manifest
 
     PACK.mkdir(parents=True, exist_ok=True)
     for name, manifest in (("clinic", DATA / "clinic-sample" / "manifest.csv"), ("shenzhen", shenzhen_manifest(PACK))):
@@ -106,7 +106,7 @@ def run(args) -> int:
 
     from core.training.adapters import AdapterConfig
     from core.training.dataset import SegmentationDataset
-    from core.training.example import load_example_cache
+    from core.training.example_cache import load_example_cache
     from core.training.loop import LoopConfig
     from core.training.parent import load_parent, trainable_float_model
     from core.training.stage1 import Stage1Config, run_stage1

@@ -53,8 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .artifact import write_model_dir
-from .card import read_model_card
-from .card import ModelCard
+from .card import ModelCard, read_model_card
 from .cpu_features import has_int8_dot_product as cpu_has_int8_dot_product
 from .errors import ModelLoadError
 from .inference_opt import channels_last_encoder, fold_batchnorm
