@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from ..compute import choose_device, set_threads
 from ..models.errors import ModelLoadError
 from ..models.loading import LoadedModel, load_model
 from ..models.runtimes import CHOICES as RUNTIME_CHOICES
-from ..compute import choose_device, set_threads
 from ..safe_text import one_line
 
 

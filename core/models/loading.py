@@ -16,11 +16,11 @@ from pathlib import Path
 
 from typing import Any
 
-from ..paths import bundled_models_dir
 from ..compute import inference_threads, require_torch, set_threads
+from ..paths import bundled_models_dir
 from .artifact import ModelInfo, info_from_card, recover_interrupted_replace, verified_weights_path
-from .card import read_model_card
 from .backbone_specs import BACKBONES
+from .card import read_model_card
 from .errors import ModelLoadError
 from .safe_weights import sha256_of
 
