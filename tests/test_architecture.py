@@ -92,3 +92,11 @@ def test_the_cycle_check_finds_a_circle():
     graph.add_import(importer="pkg.b", imported="pkg.a")
     graph.add_import(importer="pkg.c", imported="pkg.a")
     assert import_cycles(graph, ["pkg.a", "pkg.b", "pkg.c"]) == [["pkg.a", "pkg.b"]]
+
+
+def test_every_training_profile_has_a_runner():
+    """A profile named in the config (and so offered by --profile) that no runner serves would fail mid-run."""
+    from core.training.config import PROFILES
+    from core.training.pipeline import RUNNERS
+
+    assert set(RUNNERS) == set(PROFILES) - {"auto"}
