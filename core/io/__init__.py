@@ -8,7 +8,8 @@ Module map: ``sniff`` (first bytes, readable?), ``regular_file`` (never open a p
 (dispatch by content), ``dicom_reader`` / ``image_reader`` (one format each), ``padding`` (Pixel
 Padding Value), ``precision`` (float32 or float64), ``exif`` (JPEG orientation), ``redact`` (no
 header values in messages), ``policy`` (what is opened), ``voi`` (PS3.3 VOI maths), ``display``,
-``model_input``, ``discover``.
+``model_input``, ``discover``; for labelled sets: ``manifest`` (image/mask CSV), ``mask_file`` (reading a
+mask), ``mask_labels`` (what its values mean); ``spacing`` (when a pixel spacing is usable).
 
 Open / refuse policy (the model was made for chest X-rays):
 
