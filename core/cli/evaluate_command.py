@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 
-from ..compute import ANNOTATOR_BUNDLE
 from ..io.manifest import ManifestError, read_manifest
 from .common import ModelLoadError, add_runtime_options, fail, open_model, say
 
