@@ -21,7 +21,11 @@ from core.training.mixture import (SourceSpec, licence_summary, prepare_mixture,
                                    training_data_for, weighted_copies)
 from tests.shared_data import shared_file
 
-CXR, PEDS = shared_file("cxr-lungs", "manifest.csv"), shared_file("peds-lungs", "manifest.csv")
+
+
+def _manifests() -> tuple[Path, Path]:
+    """cxr-lungs and peds-lungs manifests; the calling test skips when the shared data is absent."""
+    return shared_file("cxr-lungs", "manifest.csv"), shared_file("peds-lungs", "manifest.csv")
 
 
 def _small_manifest(source: Path, folder: Path, per_split: dict[str, int]) -> Path:
@@ -47,9 +51,10 @@ def _small_manifest(source: Path, folder: Path, per_split: dict[str, int]) -> Pa
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory):
     root = tmp_path_factory.mktemp("mix")
-    specs = [SourceSpec("cxr-lungs", _small_manifest(CXR, root / "cxr-lungs", {"train": 3, "val": 1, "test": 1}), 2.0,
+    cxr, peds = _manifests()
+    specs = [SourceSpec("cxr-lungs", _small_manifest(cxr, root / "cxr-lungs", {"train": 3, "val": 1, "test": 1}), 2.0,
                         "masks V7 Labs CC BY 4.0"),
-             SourceSpec("peds-lungs", _small_manifest(PEDS, root / "peds-lungs", {"train": 4, "val": 3, "test": 1}), 0.5,
+             SourceSpec("peds-lungs", _small_manifest(peds, root / "peds-lungs", {"train": 4, "val": 3, "test": 1}), 0.5,
                         "CC BY 4.0")]
     record, problems = prepare_mixture(specs, root / "mixed.npz", 256)
     return root / "mixed.npz", record, problems
@@ -112,9 +117,10 @@ def test_weighted_copies_and_source_specs():
 
 
 def test_a_manifest_run_records_its_folder_and_licence_column():
-    assert licence_summary(CXR).startswith("unknown x106; CC BY 3.0 x52; ")  # the 246 train rows, most common first
-    assert licence_summary(PEDS) == ""
-    entry = training_data_for(CXR, [])[0]
+    cxr, peds = _manifests()
+    assert licence_summary(cxr).startswith("unknown x106; CC BY 3.0 x52; ")  # the 246 train rows, most common first
+    assert licence_summary(peds) == ""
+    entry = training_data_for(cxr, [])[0]
     assert entry["source"] == "cxr-lungs" and entry["images"] == 0 and "CC BY-NC-SA x38" in entry["licence"]
 
 
