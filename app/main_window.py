@@ -606,9 +606,9 @@ class MainWindow(QMainWindow):
 
         Without torch (the reader bundle) a notice says fine-tuning needs the annotator bundle and
         offers to import a model package instead."""
-        from core import runtime
+        from core import compute
 
-        if not runtime.torch_available():
+        if not compute.torch_available():
             from .dialogs.reader_notice import fine_tune_notice
 
             return fine_tune_notice(self, lambda: self.open_models().import_file())

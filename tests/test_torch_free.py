@@ -177,10 +177,10 @@ def test_fine_tune_on_a_reading_station_says_it_needs_the_annotator_bundle(make_
     from PySide6.QtWidgets import QMessageBox
 
     from app.dialogs.reader_notice import IMPORT_LABEL
-    from core import runtime
+    from core import compute
 
     window = make_window()
-    monkeypatch.setattr(runtime, "torch_available", lambda: False)
+    monkeypatch.setattr(compute, "torch_available", lambda: False)
     imports = []
     monkeypatch.setattr(window, "open_models", lambda: type("Models", (), {"import_file": lambda self: imports.append(1)})())
     window.open_training()  # what Tools > Fine-tune model… runs
