@@ -12,7 +12,7 @@ chooses its best epoch on 15 % of its training images set aside (never on a val 
 shipped model and the trained one on both clinics' ``val`` splits: Dice per image at the model's input
 resolution (256 px letterboxed), automatic prompt (whole-image box).
 
-    python benchmarks/clinic_ceiling.py pack                  # here: example caches + packages -> .devdata/ceiling
+    python -m benchmarks.clinic_ceiling pack                 # here: example caches + packages -> .devdata/ceiling
     python benchmarks/clinic_ceiling.py run --train clinic --policy tail --epochs 60 --device cuda --json-out r.json
     python benchmarks/clinic_ceiling.py table runs/ceiling/*.json   # the table, with paired Wilcoxon p (scipy)
 
@@ -22,7 +22,6 @@ resolution (256 px letterboxed), automatic prompt (whole-image box).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tarfile
@@ -39,27 +38,15 @@ SHENZHEN_TRAIN = 50
 SELECTION_SHARE = 0.15  # of train, to choose the best epoch: continue_run's share (which imports the DICOM reader)
 
 
-def shenzhen_manifest(folder: Path) -> Path:
-    """The first 50 shenzhen train rows and every val row (as benchmarks/bench_clinic_finetune.py uses)."""
-    source = DATA / "shenzhen" / "manifest.csv"
-    rows = list(csv.DictReader(source.open(encoding="utf-8")))
-    kept = [r for r in rows if r["split"] == "train"][:SHENZHEN_TRAIN] + [r for r in rows if r["split"] == "val"]
-    path = folder / "shenzhen-50-train.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in kept:
-            writer.writerow({**row, "image": str(source.parent / row["image"]), "mask": str(source.parent / row["mask"])})
-    return path
-
-
 def pack() -> int:
+    from benchmarks.bench_clinic_finetune import shenzhen_manifest  # the 50 train + val rows the CPU table uses
     from core.training.example_cache import save_example_cache
     from core.training.example_loading import load_examples
     from core.io.manifest import read_manifest
 
     PACK.mkdir(parents=True, exist_ok=True)
-    for name, manifest in (("clinic", DATA / "clinic-sample" / "manifest.csv"), ("shenzhen", shenzhen_manifest(PACK))):
+    manifests = (("clinic", DATA / "clinic-sample" / "manifest.csv"), ("shenzhen", shenzhen_manifest(SHENZHEN_TRAIN, PACK)))
+    for name, manifest in manifests:
         read = read_manifest(manifest)
         splits = {}
         for split in ("train", "val"):

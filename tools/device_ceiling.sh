@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The clinic fine-tune's ceiling on the lent GPU (BENCHMARKS.md, "The ceiling"): every RUNS entry
 # TRAIN:POLICY:LR_ADAPTER:LR_BASE continues the shipped model with benchmarks/clinic_ceiling.py, all side
-# by side on one GPU. Expects .devdata/ceiling/ from `python benchmarks/clinic_ceiling.py pack`; carry it.
+# by side on one GPU. Expects .devdata/ceiling/ from `python -m benchmarks.clinic_ceiling pack`; carry it.
 # Returns ceiling.tgz (one JSON per run, logs, nvidia-smi) under $OUT; here:
 #   tar xzf ceiling.tgz -C runs/ceiling && python benchmarks/clinic_ceiling.py table runs/ceiling/*.json
 set -uo pipefail
