@@ -161,6 +161,9 @@ def _silently_decoded(tmp_path: Path, source_name: str, operator: str, seed: int
     ("JPEG-LL", "flip", "lossless JPEG data"),  # Huffman codes that resynchronise, ending off the last byte
     ("JPEG-LL", "delete", "lossless JPEG data"),
     ("OBXXXX1A_rle", "delete", "RLE segment"),  # a segment that no longer decodes to one plane
+    ("RG1_J2KR", "flip", "code-block"),  # arithmetic-coded data that decode to other values
+    ("RG3_J2KI", "bytes", "code-block"),
+    ("MR2_J2KI", "zeros", "code-block"),
 ])
 def test_damage_that_every_decoder_accepts_is_refused_by_the_stream_structure(tmp_path, source_name, operator, found):
     path = _silently_decoded(tmp_path, source_name, operator, seed=29)
@@ -228,3 +231,57 @@ def test_intact_compressed_files_of_other_writers_pass_the_structure_checks():
             assert problem is None, f"{name}: {problem}"
             checked += 1
     assert checked >= 10
+
+
+# --- JPEG 2000 code-blocks that do not end where their coded length says (core/io/jpeg2000_termination.py) ---
+
+
+def test_intact_jpeg2000_of_other_writers_and_settings_passes_the_code_block_check(tmp_path):
+    """No false alarm: the shared Kakadu files, pydicom's GDCM / Kakadu / JP2-wrapped test files, and
+    OpenJPEG's own encoder on real chest X-rays with lossless, lossy, layered, tiled, precinct and
+    32x32 code-block settings, 8- and 16-bit."""
+    import io
+
+    from PIL import Image
+    from pydicom.data import get_testdata_file
+
+    from core.io.jpeg2000_termination import check_jpeg2000_codeblocks, openjpeg_library
+
+    assert openjpeg_library() is not None, "pylibjpeg-openjpeg's OpenJPEG should be found"
+    streams = []
+    for name in ("RG1_J2KR.dcm", "RG1_J2KI.dcm", "RG3_J2KI.dcm", "MR2_J2KI.dcm"):
+        streams.append((name, next(generate_frames(pydicom.dcmread(shared_file("dicom", name)).PixelData,
+                                                   number_of_frames=1))))
+    for name in ("693_J2KI.dcm", "GDCMJ2K_TextGBR.dcm", "MR_small_jp2klossless.dcm", "examples_jpeg2k.dcm",
+                 "J2K_pixelrep_mismatch.dcm"):
+        path = get_testdata_file(name, download=False)
+        if path is not None:
+            streams.append((name, next(generate_frames(pydicom.dcmread(path).PixelData, number_of_frames=1))))
+    chest = np.asarray(Image.open(shared_file("cxr-lungs", "images")
+                                  .joinpath(sorted(os.listdir(shared_file("cxr-lungs", "images")))[0])).convert("L"))
+    settings = [dict(irreversible=False), dict(irreversible=True, quality_mode="rates", quality_layers=[80, 20, 5]),
+                dict(codeblock_size=(32, 32), num_resolutions=4), dict(precinct_size=(128, 128), progression="RPCL"),
+                dict(irreversible=True, tile_size=(256, 256), quality_mode="dB", quality_layers=[38])]
+    for picture in (Image.fromarray(chest), Image.fromarray(chest.astype(np.uint16) * 16 + 7)):
+        for options in settings:
+            buffer = io.BytesIO()
+            picture.save(buffer, "JPEG2000", no_jp2=True, **options)
+            streams.append((f"openjpeg {picture.mode} {options}", buffer.getvalue()))
+    for name, stream in streams:
+        assert check_jpeg2000_codeblocks(stream) is None, name
+    assert len(streams) >= 14
+
+
+def test_code_block_check_leaves_streams_it_cannot_judge_alone():
+    """Arithmetic bypass changes how blocks end: such a stream is not judged, whatever its bytes."""
+    from core.io.jpeg2000_termination import _with_termination_check, check_jpeg2000_codeblocks
+
+    frame = bytearray(next(generate_frames(pydicom.dcmread(shared_file("dicom", "RG3_J2KI.dcm")).PixelData,
+                                           number_of_frames=1)))
+    cod = frame.find(b"\xff\x52")
+    assert _with_termination_check(bytes(frame))[cod + 12] & 0x10  # PTERM set in the copy only
+    assert not frame[cod + 12] & 0x10
+    frame[cod + 12] |= 0x01  # selective arithmetic-coding bypass
+    assert _with_termination_check(bytes(frame)) is None
+    assert check_jpeg2000_codeblocks(bytes(frame)) is None
+    assert check_jpeg2000_codeblocks(b"not a codestream") is None

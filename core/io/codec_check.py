@@ -12,12 +12,14 @@ a radiologist must never read that as an X-ray. So:
   "extraneous bytes before marker") that the other decoders pass over silently;
 - lossless JPEG, JPEG 2000 and RLE streams are checked against their own structure
   (core/io/codestream.py: tile-part lengths and end markers, a Huffman walk that must end on the
-  last byte, RLE segments that must decode to exactly one plane).
+  last byte, RLE segments that must decode to exactly one plane);
+- JPEG 2000 code-blocks must end where their coded length says (core/io/jpeg2000_termination.py:
+  OpenJPEG's termination check, which catches a changed byte inside a block's arithmetic-coded data).
 
 Limit (measured in benchmarks/bench_reliability.py, codec family): entropy-coded data carry no
-checksum, so some damage decodes cleanly in every decoder (a Huffman code that resynchronises, a
-JPEG 2000 code-block whose arithmetic decoder never notices). Such an image cannot be told from an
-intact one by any decoder; the benchmark counts these cases instead of hiding them.
+checksum, so some damage decodes cleanly in every decoder (a Huffman code that resynchronises, an
+RLE literal byte that changed). Such an image cannot be told from an intact one by any decoder; the
+benchmark counts these cases instead of hiding them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ except ImportError:  # pragma: no cover - a dependency in pyproject.toml
     simplejpeg = None
 
 from core.io.codestream import check_jpeg2000, check_jpeg_lossless, check_rle
+from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
 from core.io.redact import library_reason
 
 _STRICT_JPEG_SYNTAXES = (JPEGBaseline8Bit, JPEGExtended12Bit)
@@ -95,7 +98,7 @@ def _structure(ds: Dataset, syntax) -> None:
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if syntax in (JPEG2000, JPEG2000Lossless):
-        problem = check_jpeg2000(frame)
+        problem = check_jpeg2000(frame) or check_jpeg2000_codeblocks(frame)
     elif syntax == RLELossless:
         problem = check_rle(frame, rows, columns, samples * ((int(ds.get("BitsAllocated", 8) or 8) + 7) // 8))
     else:

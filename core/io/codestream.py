@@ -36,7 +36,7 @@ def _trailing_ok(data: bytes, end: int) -> bool:
 def check_jpeg2000(data: bytes) -> str | None:
     """Tile-part lengths, the end-of-codestream marker and the marker-free coded data."""
     if len(data) >= 4 and _u16(data, 0) != _SOC:
-        data = _jp2_codestream(data)  # some writers (GDCM) wrap the codestream in a JP2 file
+        data = jp2_codestream(data)  # some writers (GDCM) wrap the codestream in a JP2 file
         if data is None:
             return None  # neither form: the decoder accepted it, nothing to check it against
     if len(data) < 4 or _u16(data, 0) != _SOC:
@@ -98,7 +98,7 @@ def check_jpeg2000(data: bytes) -> str | None:
     return None
 
 
-def _jp2_codestream(data: bytes) -> bytes | None:
+def jp2_codestream(data: bytes) -> bytes | None:
     """The contiguous-codestream ('jp2c') box of a JP2 file, or None when ``data`` is not one."""
     if data[4:8] != b"jP  ":
         return None
