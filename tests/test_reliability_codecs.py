@@ -54,9 +54,11 @@ def _damaged_jpeg(tmp_path: Path, want: str) -> Path:
                 path = tmp_path / f"damaged-{want}.dcm"
                 ds.save_as(path)
                 if want == "silent":
+                    import simplejpeg
+
                     try:
-                        load_study(path)
-                    except StudyReadError:
+                        simplejpeg.decode_jpeg(bytes(data), colorspace="GRAY", strict=True)
+                    except ValueError:  # libjpeg-turbo's corrupt-data warning: the case wanted
                         return path
                     continue
                 return path
@@ -285,3 +287,93 @@ def test_code_block_check_leaves_streams_it_cannot_judge_alone():
     assert _with_termination_check(bytes(frame)) is None
     assert check_jpeg2000_codeblocks(bytes(frame)) is None
     assert check_jpeg2000_codeblocks(b"not a codestream") is None
+
+
+# --- JPEG pictures that step in brightness along the block grid (core/io/jpeg_dc_shift.py) ---
+
+
+def _dc_shifted_jpeg(tmp_path: Path) -> Path:
+    """The shared chest JPEG with bits flipped so that every decoder, libjpeg-turbo's strict mode
+    included, accepts it, and the rest of the picture is shifted by a damaged DC coefficient."""
+    import simplejpeg
+
+    from tests.codec_mutation import codec_sources
+
+    source = next((s for s in codec_sources(tmp_path) if s.name.startswith("1.2.276")), None)
+    if source is None:
+        pytest.skip("shared DICOMs not found")
+    original = pydicom.dcmread(source.path).pixel_array.astype(int)
+    rng = random.Random(5)
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
+    try:
+        for attempt in range(600):
+            data = bytearray(source.frame)
+            data[rng.randrange(len(data) // 10, len(data) - 2)] ^= 1 << rng.randrange(8)
+            try:
+                simplejpeg.decode_jpeg(bytes(data), colorspace="GRAY", strict=True)
+                ds = pydicom.dcmread(source.path)
+                ds.PixelData = encapsulate([bytes(data)])
+                difference = ds.pixel_array.astype(int) - original
+            except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
+                continue
+            changed = difference != 0
+            if changed.mean() > 0.05 and abs(np.median(difference[changed])) >= 5:
+                path = tmp_path / f"dc-shift-{attempt}.dcm"
+                ds.save_as(path)
+                return path
+    finally:
+        logging.getLogger("pydicom").setLevel(logging.NOTSET)
+    pytest.skip("no silently shifted mutation in 600 tries")
+
+
+def test_a_jpeg_whose_later_blocks_all_shifted_is_refused(tmp_path):
+    path = _dc_shifted_jpeg(tmp_path)
+    with pytest.raises(StudyReadError) as info:
+        load_study(path)
+    message = str(info.value)
+    assert "pixel data damaged" in message and "8x8 block grid" in message and path.name in message
+
+
+def test_block_grid_staircase_found_where_it_is_and_straight_edges_left_alone():
+    """A real chest X-ray, JPEG-encoded: a staircase shift added from block (40, 50) is found there; a
+    full-width step on a block boundary (padding, collimation) and the untouched picture are not flagged."""
+    import io
+
+    from PIL import Image
+
+    from core.io.jpeg_dc_shift import check_jpeg_dc_shift
+
+    folder = shared_file("cxr-lungs", "images")
+    picture = np.asarray(Image.open(folder / sorted(os.listdir(folder))[3]).convert("L").resize((1024, 1024)))
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, "JPEG", quality=90)
+    decoded = np.asarray(Image.open(buffer)).astype(np.int16)
+    assert check_jpeg_dc_shift(decoded) is None
+    shifted = decoded.copy()
+    shifted[40 * 8:40 * 8 + 8, 50 * 8:] += 12
+    shifted[41 * 8:] += 12
+    message = check_jpeg_dc_shift(np.clip(shifted, 0, 255))
+    assert message and "brighter by about 1" in message and "block row 41, column 51" in message
+    edge = decoded.copy()
+    edge[600:] += 40  # a straight full-width step on the block boundary at row 600
+    assert check_jpeg_dc_shift(np.clip(edge, 0, 255)) is None
+
+
+def test_no_block_grid_alarm_on_real_chest_xrays_at_any_jpeg_quality():
+    import io
+
+    from PIL import Image
+
+    from core.io.jpeg_dc_shift import check_jpeg_dc_shift
+
+    checked = 0
+    for collection, count in (("cxr-lungs", 12), ("peds-lungs", 12), ("shenzhen", 6), ("clinic-sample", 6)):
+        folder = shared_file(collection, "images")
+        for name in sorted(os.listdir(folder))[:count]:
+            picture = Image.open(folder / name).convert("L")
+            for quality in (50, 75, 95):
+                buffer = io.BytesIO()
+                picture.save(buffer, "JPEG", quality=quality)
+                assert check_jpeg_dc_shift(np.asarray(Image.open(buffer))) is None, (name, quality)
+                checked += 1
+    assert checked == 108

@@ -14,7 +14,9 @@ a radiologist must never read that as an X-ray. So:
   (core/io/codestream.py: tile-part lengths and end markers, a Huffman walk that must end on the
   last byte, RLE segments that must decode to exactly one plane);
 - JPEG 2000 code-blocks must end where their coded length says (core/io/jpeg2000_termination.py:
-  OpenJPEG's termination check, which catches a changed byte inside a block's arithmetic-coded data).
+  OpenJPEG's termination check, which catches a changed byte inside a block's arithmetic-coded data);
+- grey JPEG must not step in brightness along the 8x8 block grid from one block onwards
+  (core/io/jpeg_dc_shift.py: a damaged DC coefficient after the Huffman decoder fell back in step).
 
 Limit (measured in benchmarks/bench_reliability.py, codec family): entropy-coded data carry no
 checksum, so some damage decodes cleanly in every decoder (a Huffman code that resynchronises, an
@@ -44,6 +46,7 @@ except ImportError:  # pragma: no cover - a dependency in pyproject.toml
 
 from core.io.codestream import check_jpeg2000, check_jpeg_lossless, check_rle
 from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
+from core.io.jpeg_dc_shift import check_jpeg_dc_shift
 from core.io.redact import library_reason
 
 _STRICT_JPEG_SYNTAXES = (JPEGBaseline8Bit, JPEGExtended12Bit)
@@ -84,6 +87,7 @@ def decode_checked(ds: Dataset, syntax, decoder) -> np.ndarray:
     if syntax.is_compressed:
         _strict_jpeg(ds, syntax)
         _structure(ds, syntax)
+        _jpeg_block_means(ds, syntax, arr)
     return arr
 
 
@@ -103,6 +107,26 @@ def _structure(ds: Dataset, syntax) -> None:
         problem = check_rle(frame, rows, columns, samples * ((int(ds.get("BitsAllocated", 8) or 8) + 7) // 8))
     else:
         problem = check_jpeg_lossless(frame, rows * columns * samples) if samples == 1 else None
+    if problem:
+        raise DamagedPixelData(problem)
+
+
+def _jpeg_block_means(ds: Dataset, syntax, arr: np.ndarray) -> None:
+    """A brightness staircase on the block grid (core/io/jpeg_dc_shift.py), for grey JPEG without restarts.
+
+    Restart intervals reset the DC prediction, so there a damaged coefficient shifts only one
+    interval: a different picture, not judged here.
+    """
+    if syntax not in _STRICT_JPEG_SYNTAXES or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        return
+    try:
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    except (StopIteration, ValueError, KeyError, IndexError, TypeError):
+        return
+    scan = frame.find(b"\xff\xda")
+    if scan < 0 or b"\xff\xdd" in frame[:scan]:
+        return
+    problem = check_jpeg_dc_shift(arr[0] if arr.ndim == 3 else arr)
     if problem:
         raise DamagedPixelData(problem)
 
