@@ -11,6 +11,8 @@
   (bit flips, bytes, zero runs, cuts, deleted / duplicated chunks; tests/codec_mutation.py), read by a
   pool of 2 worker processes: identical / refused / warned / changed without a warning, tracebacks on
   stderr or in any log record.
+- Codec checks on intact pictures: the shared chest X-rays as they are, as JPEG at four qualities and
+  as JPEG 2000 in 17 settings; any alarm of the block-grid or code-block checks is a failure.
 - Very large image: an 8000x8000 16-bit DICOM opened, turned into the model input, letterboxed to
   256 and rendered for display, peak RSS after each step.
 - Annotation store: hundreds of writers (register, save masks, review) SIGKILLed at random moments;
@@ -82,6 +84,61 @@ def bench_fuzz(cases: int, seed: int, work: Path, features: bool = False) -> dic
           f"slowest case {summary['max_case_seconds']} s (p99 {summary['p99_case_seconds']} s)")
     for failure in summary["failures"][:10]:
         print("  FAILURE", failure)
+    return summary
+
+
+def bench_codec_false_alarms(_work: Path) -> dict:
+    """The picture and stream checks on intact data: every shared chest X-ray as it is and as JPEG at four
+    qualities (block-grid staircase), and as OpenJPEG-written JPEG 2000 in 17 settings, lossless, lossy,
+    layered, tiled and rate-limited (code-block termination). Any alarm here would refuse a sound study."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
+    from core.io.jpeg_dc_shift import check_jpeg_dc_shift
+
+    data = ROOT.parent / "shared" / "data"
+    pictures = sorted(p for c in ("cxr-lungs", "peds-lungs", "shenzhen", "clinic-sample")
+                      for p in (data / c / "images").glob("*") if p.is_file())
+    j2k_settings = ([{"irreversible": False}, {"codeblock_size": (32, 32), "num_resolutions": 4},
+                     {"precinct_size": (128, 128), "progression": "RPCL"}, "16-bit"]
+                    + [{"irreversible": True, "quality_mode": "rates", "quality_layers": [r]} for r in (8, 20, 50, 150)]
+                    + [{"irreversible": True, "quality_mode": "dB", "quality_layers": [d]} for d in (30, 38, 45)]
+                    + [{"irreversible": True, "quality_mode": "rates", "quality_layers": [80, 20, 5]},
+                       {"irreversible": True, "tile_size": (256, 256), "quality_mode": "dB", "quality_layers": [38]}]
+                    + [{"irreversible": False, "quality_mode": "rates", "quality_layers": [r]} for r in (4, 10, 30)]
+                    + [{"irreversible": False, "quality_mode": "dB", "quality_layers": [40]}])
+    started = time.perf_counter()
+    jpeg_checked, jpeg_alarms, j2k_checked, j2k_alarms = 0, [], 0, []
+    for number, path in enumerate(pictures):
+        gray = Image.open(path).convert("L")
+        for quality in (None, 50, 75, 90, 95):
+            if quality is None:
+                decoded = np.asarray(gray)
+            else:
+                buffer = io.BytesIO()
+                gray.save(buffer, "JPEG", quality=quality)
+                decoded = np.asarray(Image.open(buffer))
+            jpeg_checked += 1
+            if check_jpeg_dc_shift(decoded):
+                jpeg_alarms.append(f"{path.name} q{quality}")
+        if number % 25 == 0:  # 79 pictures x 17 settings of JPEG 2000, lossy rate control included
+            for setting in j2k_settings:
+                buffer = io.BytesIO()
+                if setting == "16-bit":
+                    Image.fromarray(np.asarray(gray).astype(np.uint16) * 16 + 7).save(buffer, "JPEG2000", no_jp2=True)
+                else:
+                    gray.save(buffer, "JPEG2000", no_jp2=True, **setting)
+                j2k_checked += 1
+                if check_jpeg2000_codeblocks(buffer.getvalue()):
+                    j2k_alarms.append(f"{path.name} {setting}")
+    summary = {"jpeg_pictures": jpeg_checked, "jpeg_alarms": len(jpeg_alarms),
+               "jpeg2000_streams": j2k_checked, "jpeg2000_alarms": len(j2k_alarms),
+               "alarms": (jpeg_alarms + j2k_alarms)[:50], "elapsed_s": round(time.perf_counter() - started, 1)}
+    print(f"block-grid staircase: {len(jpeg_alarms)} alarms in {jpeg_checked} intact pictures; "
+          f"code-block termination: {len(j2k_alarms)} alarms in {j2k_checked} intact JPEG 2000 streams")
     return summary
 
 
@@ -315,6 +372,7 @@ def main() -> int:
             ("fuzz", lambda d: bench_fuzz(args.fuzz_cases, args.seed, d)),
             ("features", lambda d: bench_fuzz(args.feature_cases, args.seed, d, features=True)),
             ("codecs", lambda d: bench_codecs(args.codec_cases, args.seed, d)),
+            ("codec_false_alarms", bench_codec_false_alarms),
             ("large_image", None if args.skip_large else bench_large),
             ("store_sigkill", lambda d: bench_store(args.store_rounds, args.rounds_per_store, args.seed, d)),
             ("model_dir_sigkill", lambda d: bench_model_dirs(args.model_rounds, d)),
@@ -345,6 +403,11 @@ def main() -> int:
         failures += bad
         print(f"{'codecs (crash/hang/traceback)':<34}{codecs['cases']:>8}{bad:>10}")
         print(f"{'codecs (changed without warning)':<34}{codecs['cases']:>8}{codecs['changed_silently']:>10}")
+    if "codec_false_alarms" in report:
+        alarms = report["codec_false_alarms"]
+        failures += alarms["jpeg_alarms"] + alarms["jpeg2000_alarms"]
+        print(f"{'codec checks on intact pictures':<34}{alarms['jpeg_pictures'] + alarms['jpeg2000_streams']:>8}"
+              f"{alarms['jpeg_alarms'] + alarms['jpeg2000_alarms']:>10}")
     for name, label in (("store_sigkill", "store SIGKILL (lost/corrupt)"), ("model_dir_sigkill", "model dir SIGKILL (lost/corrupt)")):
         if name in report:
             print(f"{label:<34}{report[name]['rounds']:>8}{0:>10}")

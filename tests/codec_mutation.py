@@ -75,7 +75,10 @@ for line in sys.stdin:
         else:
             same = study.pixels.shape == base.shape
             changed = float(np.mean(study.pixels != base)) if same else 1.0
-            result = {"status": "changed_silently", "changed_fraction": round(changed, 4)}
+            span = float(np.ptp(base)) or 1.0
+            largest = float(np.abs(study.pixels.astype(np.float64) - base).max()) / span if same else 1.0
+            result = {"status": "changed_silently", "changed_fraction": round(changed, 4),
+                      "largest_change_of_range": round(largest, 4)}
     except StudyReadError as exc:
         result = {"status": "refused", "message": str(exc)}
     except BaseException as exc:
@@ -154,6 +157,7 @@ class CodecReport:
     log_errors: int = 0
     failures: list = field(default_factory=list)
     changed: list = field(default_factory=list)
+    silent_cases: list = field(default_factory=list)
     refusals: Counter = field(default_factory=Counter)
     seconds: list = field(default_factory=list)
 
@@ -166,6 +170,7 @@ class CodecReport:
             "by_operator": {k: dict(v) for k, v in sorted(self.by_operator.items())},
             "changed_silently_by_source_operator": dict(sorted(self.silent_by_source_operator.items())),
             "changed_silently_fraction_of_pixels": sorted(self.changed),
+            "changed_silently_cases": self.silent_cases,
             "refusal_kinds": dict(self.refusals.most_common()),
             "max_case_seconds": round(max(self.seconds, default=0.0), 2),
             "failures": self.failures[:50],
@@ -262,6 +267,10 @@ def run_codec_fuzz(cases: int, work: Path, seed: int = 0, workers: int = 2, time
                 if status == "changed_silently":
                     report.changed.append(result["changed_fraction"])
                     report.silent_by_source_operator[f"{source.name}/{op}"] += 1
+                    report.silent_cases.append({
+                        "case": number, "source": source.name, "operator": op,
+                        "changed_fraction": result["changed_fraction"],
+                        "largest_change_of_range": result.get("largest_change_of_range")})
                 report.counts[status] += 1
                 report.by_source.setdefault(source.name, Counter())[status] += 1
                 report.by_operator.setdefault(op, Counter())[status] += 1
