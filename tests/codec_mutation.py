@@ -147,6 +147,79 @@ def mutate(frame: bytes, rng: random.Random) -> tuple[bytes, str]:
     return bytes(data), op
 
 
+def silently_decoded(work: Path, source_name: str, operator: str, seed: int) -> Path | None:
+    """A mutation of ``source_name`` that pydicom decodes without any error into other pixels (the damage a
+    decoder never notices), written into ``work``; None without the shared files or after 300 tries."""
+    import numpy as np
+
+    sources = {s.name: s for s in codec_sources(work)}
+    source = next((s for name, s in sources.items() if name.startswith(source_name)), None)
+    if source is None:
+        return None
+    original = pydicom.dcmread(source.path).pixel_array
+    rng = random.Random(seed)
+    with _quiet_pydicom():
+        for attempt in range(300):
+            frame, op = mutate(source.frame, rng)
+            if op != operator:
+                continue
+            ds = pydicom.dcmread(source.path)
+            ds.PixelData = encapsulate([frame])
+            try:
+                pixels = ds.pixel_array
+            except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
+                continue
+            if pixels.shape == original.shape and not np.array_equal(pixels, original):
+                path = work / f"{source_name}-{operator}-{attempt}.dcm"
+                ds.save_as(path)
+                return path
+    return None
+
+
+def dc_shifted_jpeg(work: Path) -> Path | None:
+    """The shared chest JPEG with a bit flipped so that every decoder, libjpeg-turbo's strict mode included,
+    accepts it, and the rest of the picture is shifted by a damaged DC coefficient; None if not found."""
+    import numpy as np
+    import simplejpeg
+
+    source = next((s for s in codec_sources(work) if s.name.startswith("1.2.276")), None)
+    if source is None:
+        return None
+    original = pydicom.dcmread(source.path).pixel_array.astype(int)
+    rng = random.Random(5)
+    with _quiet_pydicom():
+        for attempt in range(600):
+            data = bytearray(source.frame)
+            data[rng.randrange(len(data) // 10, len(data) - 2)] ^= 1 << rng.randrange(8)
+            try:
+                simplejpeg.decode_jpeg(bytes(data), colorspace="GRAY", strict=True)
+                ds = pydicom.dcmread(source.path)
+                ds.PixelData = encapsulate([bytes(data)])
+                difference = ds.pixel_array.astype(int) - original
+            except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
+                continue
+            changed = difference != 0
+            if changed.mean() > 0.05 and abs(np.median(difference[changed])) >= 5:
+                path = work / f"dc-shift-{attempt}.dcm"
+                ds.save_as(path)
+                return path
+    return None
+
+
+class _quiet_pydicom:
+    """pydicom logs every failed decoding plugin; the finders above expect failures."""
+
+    def __enter__(self):
+        import logging
+
+        logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
+
+    def __exit__(self, *_exc):
+        import logging
+
+        logging.getLogger("pydicom").setLevel(logging.NOTSET)
+
+
 @dataclass
 class CodecReport:
     counts: Counter = field(default_factory=Counter)
@@ -291,3 +364,16 @@ def run_codec_fuzz(cases: int, work: Path, seed: int = 0, workers: int = 2, time
             if text.strip():
                 report.failures.append(f"[stderr] {text.strip()[:400]}")
     return report
+
+
+if __name__ == "__main__":  # python -m tests.codec_mutation damaged OUT: damaged DICOMs for the bundle smoke test
+    if len(sys.argv) != 3 or sys.argv[1] != "damaged":
+        raise SystemExit("usage: python -m tests.codec_mutation damaged OUT_DIR")
+    out = Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    written = [silently_decoded(out, "RG1_J2KR", "flip", seed=29), dc_shifted_jpeg(out)]
+    if None in written:
+        raise SystemExit("error: shared DICOMs not found (set ADAQAT_SHARED_DATA)")
+    for path in out.glob("orig-*.dcm"):
+        path.unlink()
+    print("\n".join(str(p) for p in written))

@@ -21,7 +21,7 @@ from pydicom.pixels import get_decoder
 
 from core.io import load_study
 from core.io.errors import StudyReadError
-from tests.codec_mutation import run_codec_fuzz
+from tests.codec_mutation import dc_shifted_jpeg, run_codec_fuzz, silently_decoded
 from tests.shared_data import TWIN_MONO2, shared_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,37 +128,6 @@ def test_codec_mutation_fuzz_small(tmp_path):
 # --- damage every decoder passes over: caught by the stream's own structure (core/io/codestream.py) ---
 
 
-def _silently_decoded(tmp_path: Path, source_name: str, operator: str, seed: int) -> Path:
-    """A mutation of ``source_name`` that pydicom decodes without any error into other pixels."""
-    from tests.codec_mutation import codec_sources, mutate
-
-    sources = {s.name: s for s in codec_sources(tmp_path)}
-    if not sources:
-        pytest.skip("shared DICOMs not found")
-    source = next(s for name, s in sources.items() if name.startswith(source_name))
-    original = pydicom.dcmread(source.path).pixel_array
-    rng = random.Random(seed)
-    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
-    try:
-        for attempt in range(300):
-            frame, op = mutate(source.frame, rng)
-            if op != operator:
-                continue
-            ds = pydicom.dcmread(source.path)
-            ds.PixelData = encapsulate([frame])
-            try:
-                pixels = ds.pixel_array
-            except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
-                continue
-            if pixels.shape == original.shape and not np.array_equal(pixels, original):
-                path = tmp_path / f"{source_name}-{operator}-{attempt}.dcm"
-                ds.save_as(path)
-                return path
-    finally:
-        logging.getLogger("pydicom").setLevel(logging.NOTSET)
-    pytest.skip(f"no silent '{operator}' mutation of {source_name} in 300 tries")
-
-
 @pytest.mark.parametrize("source_name, operator, found", [
     ("JPEG-LL", "flip", "lossless JPEG data"),  # Huffman codes that resynchronise, ending off the last byte
     ("JPEG-LL", "delete", "lossless JPEG data"),
@@ -168,7 +137,9 @@ def _silently_decoded(tmp_path: Path, source_name: str, operator: str, seed: int
     ("MR2_J2KI", "zeros", "code-block"),
 ])
 def test_damage_that_every_decoder_accepts_is_refused_by_the_stream_structure(tmp_path, source_name, operator, found):
-    path = _silently_decoded(tmp_path, source_name, operator, seed=29)
+    path = silently_decoded(tmp_path, source_name, operator, seed=29)
+    if path is None:
+        pytest.skip(f"shared DICOMs not found, or no silent '{operator}' mutation of {source_name}")
     with pytest.raises(StudyReadError) as info:
         load_study(path)
     message = str(info.value)
@@ -292,42 +263,10 @@ def test_code_block_check_leaves_streams_it_cannot_judge_alone():
 # --- JPEG pictures that step in brightness along the block grid (core/io/jpeg_dc_shift.py) ---
 
 
-def _dc_shifted_jpeg(tmp_path: Path) -> Path:
-    """The shared chest JPEG with bits flipped so that every decoder, libjpeg-turbo's strict mode
-    included, accepts it, and the rest of the picture is shifted by a damaged DC coefficient."""
-    import simplejpeg
-
-    from tests.codec_mutation import codec_sources
-
-    source = next((s for s in codec_sources(tmp_path) if s.name.startswith("1.2.276")), None)
-    if source is None:
-        pytest.skip("shared DICOMs not found")
-    original = pydicom.dcmread(source.path).pixel_array.astype(int)
-    rng = random.Random(5)
-    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
-    try:
-        for attempt in range(600):
-            data = bytearray(source.frame)
-            data[rng.randrange(len(data) // 10, len(data) - 2)] ^= 1 << rng.randrange(8)
-            try:
-                simplejpeg.decode_jpeg(bytes(data), colorspace="GRAY", strict=True)
-                ds = pydicom.dcmread(source.path)
-                ds.PixelData = encapsulate([bytes(data)])
-                difference = ds.pixel_array.astype(int) - original
-            except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
-                continue
-            changed = difference != 0
-            if changed.mean() > 0.05 and abs(np.median(difference[changed])) >= 5:
-                path = tmp_path / f"dc-shift-{attempt}.dcm"
-                ds.save_as(path)
-                return path
-    finally:
-        logging.getLogger("pydicom").setLevel(logging.NOTSET)
-    pytest.skip("no silently shifted mutation in 600 tries")
-
-
 def test_a_jpeg_whose_later_blocks_all_shifted_is_refused(tmp_path):
-    path = _dc_shifted_jpeg(tmp_path)
+    path = dc_shifted_jpeg(tmp_path)
+    if path is None:
+        pytest.skip("shared DICOMs not found, or no silently shifted mutation")
     with pytest.raises(StudyReadError) as info:
         load_study(path)
     message = str(info.value)
