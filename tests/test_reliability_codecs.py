@@ -217,32 +217,35 @@ def test_intact_jpeg2000_of_other_writers_and_settings_passes_the_code_block_che
 
     from PIL import Image
     from pydicom.data import get_testdata_file
+    from pydicom.uid import JPEG2000Lossless
 
     from core.io.jpeg2000_termination import check_jpeg2000_codeblocks, openjpeg_library
 
     assert openjpeg_library() is not None, "pylibjpeg-openjpeg's OpenJPEG should be found"
-    streams = []
-    for name in ("RG1_J2KR.dcm", "RG1_J2KI.dcm", "RG3_J2KI.dcm", "MR2_J2KI.dcm"):
-        streams.append((name, next(generate_frames(pydicom.dcmread(shared_file("dicom", name)).PixelData,
-                                                   number_of_frames=1))))
-    for name in ("693_J2KI.dcm", "GDCMJ2K_TextGBR.dcm", "MR_small_jp2klossless.dcm", "examples_jpeg2k.dcm",
-                 "J2K_pixelrep_mismatch.dcm"):
-        path = get_testdata_file(name, download=False)
+    streams = []  # (what, codestream, declared lossless)
+    for path in [shared_file("dicom", name) for name in ("RG1_J2KR.dcm", "RG1_J2KI.dcm", "RG3_J2KI.dcm", "MR2_J2KI.dcm")] + [
+            get_testdata_file(name, download=False) for name in (
+                "693_J2KI.dcm", "GDCMJ2K_TextGBR.dcm", "MR_small_jp2klossless.dcm", "examples_jpeg2k.dcm",
+                "J2K_pixelrep_mismatch.dcm")]:
         if path is not None:
-            streams.append((name, next(generate_frames(pydicom.dcmread(path).PixelData, number_of_frames=1))))
+            ds = pydicom.dcmread(path)
+            streams.append((Path(path).name, next(generate_frames(ds.PixelData, number_of_frames=1)),
+                            ds.file_meta.TransferSyntaxUID == JPEG2000Lossless))
     chest = np.asarray(Image.open(shared_file("cxr-lungs", "images")
                                   .joinpath(sorted(os.listdir(shared_file("cxr-lungs", "images")))[0])).convert("L"))
-    settings = [dict(irreversible=False), dict(irreversible=True, quality_mode="rates", quality_layers=[80, 20, 5]),
-                dict(codeblock_size=(32, 32), num_resolutions=4), dict(precinct_size=(128, 128), progression="RPCL"),
-                dict(irreversible=True, tile_size=(256, 256), quality_mode="dB", quality_layers=[38])]
+    settings = [(dict(irreversible=False), True), (dict(codeblock_size=(32, 32), num_resolutions=4), True),
+                (dict(precinct_size=(128, 128), progression="RPCL"), True),
+                (dict(irreversible=True, quality_mode="rates", quality_layers=[80, 20, 5]), False),
+                (dict(irreversible=True, tile_size=(256, 256), quality_mode="dB", quality_layers=[38]), False),
+                (dict(irreversible=False, quality_mode="dB", quality_layers=[35]), False)]  # blocks cut short
     for picture in (Image.fromarray(chest), Image.fromarray(chest.astype(np.uint16) * 16 + 7)):
-        for options in settings:
+        for options, lossless in settings:
             buffer = io.BytesIO()
             picture.save(buffer, "JPEG2000", no_jp2=True, **options)
-            streams.append((f"openjpeg {picture.mode} {options}", buffer.getvalue()))
-    for name, stream in streams:
-        assert check_jpeg2000_codeblocks(stream) is None, name
-    assert len(streams) >= 14
+            streams.append((f"openjpeg {picture.mode} {options}", buffer.getvalue(), lossless))
+    for name, stream, lossless in streams:
+        assert check_jpeg2000_codeblocks(stream, lossless=lossless) is None, name
+    assert len(streams) >= 16
 
 
 def test_code_block_check_leaves_streams_it_cannot_judge_alone():
@@ -256,8 +259,8 @@ def test_code_block_check_leaves_streams_it_cannot_judge_alone():
     assert not frame[cod + 12] & 0x10
     frame[cod + 12] |= 0x01  # selective arithmetic-coding bypass
     assert _with_termination_check(bytes(frame)) is None
-    assert check_jpeg2000_codeblocks(bytes(frame)) is None
-    assert check_jpeg2000_codeblocks(b"not a codestream") is None
+    assert check_jpeg2000_codeblocks(bytes(frame), lossless=True) is None
+    assert check_jpeg2000_codeblocks(b"not a codestream", lossless=True) is None
 
 
 # --- JPEG pictures that step in brightness along the block grid (core/io/jpeg_dc_shift.py) ---

@@ -102,7 +102,7 @@ def _structure(ds: Dataset, syntax) -> None:
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if syntax in (JPEG2000, JPEG2000Lossless):
-        problem = check_jpeg2000(frame) or check_jpeg2000_codeblocks(frame)
+        problem = check_jpeg2000(frame) or check_jpeg2000_codeblocks(frame, lossless=syntax == JPEG2000Lossless)
     elif syntax == RLELossless:
         problem = check_rle(frame, rows, columns, samples * ((int(ds.get("BitsAllocated", 8) or 8) + 7) // 8))
     else:
