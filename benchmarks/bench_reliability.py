@@ -12,7 +12,7 @@
   pool of 2 worker processes: identical / refused / warned / changed without a warning, tracebacks on
   stderr or in any log record.
 - Codec checks on intact pictures: the shared chest X-rays as they are, as JPEG at four qualities and
-  as JPEG 2000 in 17 settings; any alarm of the block-grid or code-block checks is a failure.
+  as JPEG 2000 in 20 settings; any alarm of the block-grid or code-block checks is a failure.
 - Very large image: an 8000x8000 16-bit DICOM opened, turned into the model input, letterboxed to
   256 and rendered for display, peak RSS after each step.
 - Annotation store: hundreds of writers (register, save masks, review) SIGKILLed at random moments;
@@ -89,7 +89,7 @@ def bench_fuzz(cases: int, seed: int, work: Path, features: bool = False) -> dic
 
 def bench_codec_false_alarms(_work: Path) -> dict:
     """The picture and stream checks on intact data: every shared chest X-ray as it is and as JPEG at four
-    qualities (block-grid staircase), and as OpenJPEG-written JPEG 2000 in 17 settings, lossless, lossy,
+    qualities (block-grid staircase), and as OpenJPEG-written JPEG 2000 in 20 settings, lossless, lossy,
     layered, tiled and rate-limited (code-block termination). Any alarm here would refuse a sound study."""
     import io
 
@@ -108,8 +108,9 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                     + [{"irreversible": True, "quality_mode": "dB", "quality_layers": [d]} for d in (30, 38, 45)]
                     + [{"irreversible": True, "quality_mode": "rates", "quality_layers": [80, 20, 5]},
                        {"irreversible": True, "tile_size": (256, 256), "quality_mode": "dB", "quality_layers": [38]}]
-                    + [{"irreversible": False, "quality_mode": "rates", "quality_layers": [r]} for r in (4, 10, 30)]
-                    + [{"irreversible": False, "quality_mode": "dB", "quality_layers": [40]}])
+                    + [{"irreversible": False, "quality_mode": "rates", "quality_layers": [r]} for r in (4, 10, 30, 150)]
+                    + [{"irreversible": False, "quality_mode": "dB", "quality_layers": [d]} for d in (35, 40)]
+                    + [{"irreversible": True, "quality_mode": "rates", "quality_layers": [300]}])
     started = time.perf_counter()
     jpeg_checked, jpeg_alarms, j2k_checked, j2k_alarms = 0, [], 0, []
     for number, path in enumerate(pictures):
@@ -124,7 +125,7 @@ def bench_codec_false_alarms(_work: Path) -> dict:
             jpeg_checked += 1
             if check_jpeg_dc_shift(decoded):
                 jpeg_alarms.append(f"{path.name} q{quality}")
-        if number % 25 == 0:  # 79 pictures x 17 settings of JPEG 2000, lossy rate control included
+        if number % 25 == 0:  # 79 pictures x 20 settings of JPEG 2000, lossy rate control included
             for setting in j2k_settings:
                 buffer = io.BytesIO()
                 if setting == "16-bit":

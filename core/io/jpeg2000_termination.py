@@ -13,10 +13,11 @@ library pydicom decodes with).
 Intact streams never leave bytes unread (0 of 1,343 OpenJPEG-written streams in 17 lossless, lossy,
 layered, tiled and rate-limited settings, nor the Kakadu-written shared files, nor pydicom's GDCM and
 Kakadu files): more than 2 bytes left is damage in any stream. Reading past the end is damage only
-where no block may have been cut short: a lossy encoder's rate control cuts blocks at coding passes
-that were never terminated, and those read up to 117 bytes past their end when intact. So reads
-past the end count only for the lossless transfer syntax (every pass of every block is there, and
-an intact block reads at most 4 bytes past: Kakadu's near-optimal termination), above 5 bytes.
+where rate control did not cut blocks hard: a lossy encoder cuts blocks at coding passes that were
+never terminated, and under 0.25 coded bits per sample (beyond 32:1 for 8-bit pictures) intact
+blocks read up to 154 bytes past their end; from 0.25 bits per sample up they read at most 4 (512
+OpenJPEG streams, and Kakadu's), as do the blocks of lossless streams. So reads past the end count
+above 8 bytes for the lossless transfer syntax and for streams of at least 0.25 bits per sample.
 Measured in benchmarks/bench_reliability.py (codecs and codec_false_alarms families) and
 tests/test_reliability_codecs.py.
 """
@@ -36,7 +37,8 @@ from core.io.codestream import jp2_codestream
 _SOC, _SOT, _SOD, _COD, _COC, _SIZ = 0xFF4F, 0xFF90, 0xFF93, 0xFF52, 0xFF53, 0xFF51
 _PTERM, _BYPASS, _TERMALL = 0x10, 0x01, 0x04
 _MAX_LEFT_BYTES = 2  # OpenJPEG already allows 2; an intact block never left more here
-_MAX_SYNTHESIZED = 5  # intact blocks of lossless streams read at most 4 bytes past their end
+_MAX_SYNTHESIZED = 8  # intact blocks of lossless or >= 0.25 bit/sample streams read at most 4 bytes past
+_MIN_BITS_PER_SAMPLE = 0.25  # below: rate control cuts blocks so hard that reading past the end is normal
 _LEFT = re.compile(r"PTERM check failure: (\d+) remaining bytes")
 _SYNTHESIZED = re.compile(r"PTERM check failure: (\d+) synthesized 0xFF")
 
@@ -52,7 +54,7 @@ def check_jpeg2000_codeblocks(codestream: bytes, lossless: bool) -> str | None:
     """None for a sound stream (or one this check can't judge), else one clause saying what is wrong.
 
     ``lossless``: the stream is declared lossless (DICOM's JPEG 2000 Lossless syntax), so no block was
-    cut short by rate control and a block that reads past its end is damaged too.
+    cut short by rate control and a block that reads far past its end is damaged too.
     """
     lib = openjpeg_library()
     if lib is None:
@@ -70,13 +72,24 @@ def check_jpeg2000_codeblocks(codestream: bytes, lossless: bool) -> str | None:
     left = [int(m.group(1)) for m in map(_LEFT.search, messages) if m]
     synthesized = [int(m.group(1)) for m in map(_SYNTHESIZED.search, messages) if m]
     damaged = sum(n > _MAX_LEFT_BYTES for n in left)
-    if lossless:
+    if lossless or _bits_per_sample(codestream) >= _MIN_BITS_PER_SAMPLE:
         damaged += sum(n > _MAX_SYNTHESIZED for n in synthesized)
     if not damaged:
         return None
     blocks = "code-block does" if damaged == 1 else "code-blocks do"
     return (f"{damaged} JPEG 2000 {blocks} not end where the coded length says "
             f"(damaged coded data: the decoded picture there is not the original)")
+
+
+def _bits_per_sample(codestream: bytes) -> float:
+    """Coded bits per image sample, from the SIZ marker (image area times components); 0.0 when unreadable."""
+    at = codestream.find(b"\xff\x51", 2, 64)  # SIZ follows SOC
+    if at < 0 or at + 40 > len(codestream):
+        return 0.0
+    def u32(offset: int) -> int:
+        return int.from_bytes(codestream[at + offset:at + offset + 4], "big")
+    samples = (u32(6) - u32(14)) * (u32(10) - u32(18)) * int.from_bytes(codestream[at + 38:at + 40], "big")
+    return 8.0 * len(codestream) / samples if samples > 0 else 0.0
 
 
 def _with_termination_check(codestream: bytes) -> bytes | None:
