@@ -11,8 +11,8 @@
   (bit flips, bytes, zero runs, cuts, deleted / duplicated chunks; tests/codec_mutation.py), read by a
   pool of 2 worker processes: identical / refused / warned / changed without a warning, tracebacks on
   stderr or in any log record.
-- Codec checks on intact pictures: the shared chest X-rays as they are, as JPEG at four qualities and
-  as JPEG 2000 in 20 settings; any alarm of the block-grid or code-block checks is a failure.
+- Codec checks on intact pictures: the shared chest X-rays as they are (8- and 12-bit, for the lossless
+  row check), as JPEG at four qualities and as JPEG 2000 in 20 settings; any alarm of the block-grid or code-block checks is a failure.
 - Very large image: an 8000x8000 16-bit DICOM opened, turned into the model input, letterboxed to
   256 and rendered for display, peak RSS after each step.
 - Annotation store: hundreds of writers (register, save masks, review) SIGKILLed at random moments;
@@ -98,6 +98,7 @@ def bench_codec_false_alarms(_work: Path) -> dict:
 
     from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
     from core.io.jpeg_dc_shift import check_jpeg_dc_shift
+    from core.io.lossless_row_shift import check_lossless_row_shift
 
     data = ROOT.parent / "shared" / "data"
     pictures = sorted(p for c in ("cxr-lungs", "peds-lungs", "shenzhen", "clinic-sample")
@@ -112,9 +113,13 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                     + [{"irreversible": False, "quality_mode": "dB", "quality_layers": [d]} for d in (35, 40)]
                     + [{"irreversible": True, "quality_mode": "rates", "quality_layers": [300]}])
     started = time.perf_counter()
-    jpeg_checked, jpeg_alarms, j2k_checked, j2k_alarms = 0, [], 0, []
+    jpeg_checked, jpeg_alarms, j2k_checked, j2k_alarms, row_checked, row_alarms = 0, [], 0, [], 0, []
     for number, path in enumerate(pictures):
         gray = Image.open(path).convert("L")
+        for scaled in (np.asarray(gray), np.asarray(gray).astype(np.uint16) * 16):  # as 8- and 12-bit lossless
+            row_checked += 1
+            if check_lossless_row_shift(scaled):
+                row_alarms.append(f"{path.name} {scaled.dtype}")
         for quality in (None, 50, 75, 90, 95):
             if quality is None:
                 decoded = np.asarray(gray)
@@ -138,9 +143,12 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                     j2k_alarms.append(f"{path.name} {setting}")
     summary = {"jpeg_pictures": jpeg_checked, "jpeg_alarms": len(jpeg_alarms),
                "jpeg2000_streams": j2k_checked, "jpeg2000_alarms": len(j2k_alarms),
-               "alarms": (jpeg_alarms + j2k_alarms)[:50], "elapsed_s": round(time.perf_counter() - started, 1)}
+               "lossless_pictures": row_checked, "lossless_alarms": len(row_alarms),
+               "alarms": (jpeg_alarms + j2k_alarms + row_alarms)[:50],
+               "elapsed_s": round(time.perf_counter() - started, 1)}
     print(f"block-grid staircase: {len(jpeg_alarms)} alarms in {jpeg_checked} intact pictures; "
-          f"code-block termination: {len(j2k_alarms)} alarms in {j2k_checked} intact JPEG 2000 streams")
+          f"code-block termination: {len(j2k_alarms)} alarms in {j2k_checked} intact JPEG 2000 streams; "
+          f"lossless row streak: {len(row_alarms)} alarms in {row_checked} intact pictures")
     return summary
 
 
@@ -407,9 +415,10 @@ def main() -> int:
         print(f"{'codecs (changed without warning)':<34}{codecs['cases']:>8}{codecs['changed_silently']:>10}")
     if "codec_false_alarms" in report:
         alarms = report["codec_false_alarms"]
-        failures += alarms["jpeg_alarms"] + alarms["jpeg2000_alarms"]
-        print(f"{'codec checks on intact pictures':<34}{alarms['jpeg_pictures'] + alarms['jpeg2000_streams']:>8}"
-              f"{alarms['jpeg_alarms'] + alarms['jpeg2000_alarms']:>10}")
+        count = alarms["jpeg_alarms"] + alarms["jpeg2000_alarms"] + alarms["lossless_alarms"]
+        failures += count
+        print(f"{'codec checks on intact pictures':<34}"
+              f"{alarms['jpeg_pictures'] + alarms['jpeg2000_streams'] + alarms['lossless_pictures']:>8}{count:>10}")
     for name, label in (("store_sigkill", "store SIGKILL (lost/corrupt)"), ("model_dir_sigkill", "model dir SIGKILL (lost/corrupt)")):
         if name in report:
             print(f"{label:<34}{report[name]['rounds']:>8}{0:>10}")

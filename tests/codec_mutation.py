@@ -206,6 +206,38 @@ def dc_shifted_jpeg(work: Path) -> Path | None:
     return None
 
 
+def row_shifted_lossless(work: Path) -> Path | None:
+    """The shared lossless JPEG with a bit flipped so that every decoder and the Huffman walk accept it, and
+    one row is offset by 8 or more grey levels over its last 64+ samples (a damaged difference); None if not
+    found. Chosen by the difference from the original, not by the check under test."""
+    import numpy as np
+
+    from core.io.codestream import check_jpeg_lossless
+
+    source = next((s for s in codec_sources(work) if s.name == "JPEG-LL"), None)
+    if source is None:
+        return None
+    original = pydicom.dcmread(source.path).pixel_array.astype(int)
+    rng = random.Random(4)
+    with _quiet_pydicom():
+        for attempt in range(2000):
+            frame, op = mutate(source.frame, rng)
+            if op != "flip" or check_jpeg_lossless(frame, original.size):
+                continue
+            ds = pydicom.dcmread(source.path)
+            ds.PixelData = encapsulate([frame])
+            try:
+                difference = ds.pixel_array.astype(int) - original
+            except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
+                continue
+            rows = np.flatnonzero((difference[:, -64:] != 0).all(axis=1))
+            if len(rows) == 1 and abs(np.median(difference[rows[0], -64:])) >= 8 and (difference != 0).sum() < 400:
+                path = work / f"row-shift-{attempt}.dcm"
+                ds.save_as(path)
+                return path
+    return None
+
+
 class _quiet_pydicom:
     """pydicom logs every failed decoding plugin; the finders above expect failures."""
 
@@ -371,7 +403,7 @@ if __name__ == "__main__":  # python -m tests.codec_mutation damaged OUT: damage
         raise SystemExit("usage: python -m tests.codec_mutation damaged OUT_DIR")
     out = Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    written = [silently_decoded(out, "RG1_J2KR", "flip", seed=29), dc_shifted_jpeg(out)]
+    written = [silently_decoded(out, "RG1_J2KR", "flip", seed=29), dc_shifted_jpeg(out), row_shifted_lossless(out)]
     if None in written:
         raise SystemExit("error: shared DICOMs not found (set ADAQAT_SHARED_DATA)")
     for path in out.glob("orig-*.dcm"):

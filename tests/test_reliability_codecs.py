@@ -21,7 +21,7 @@ from pydicom.pixels import get_decoder
 
 from core.io import load_study
 from core.io.errors import StudyReadError
-from tests.codec_mutation import dc_shifted_jpeg, run_codec_fuzz, silently_decoded
+from tests.codec_mutation import dc_shifted_jpeg, row_shifted_lossless, run_codec_fuzz, silently_decoded
 from tests.shared_data import TWIN_MONO2, shared_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -319,3 +319,54 @@ def test_no_block_grid_alarm_on_real_chest_xrays_at_any_jpeg_quality():
                 assert check_jpeg_dc_shift(np.asarray(Image.open(buffer))) is None, (name, quality)
                 checked += 1
     assert checked == 108
+
+
+# --- lossless JPEG with one row offset from a column to its end (core/io/lossless_row_shift.py) ---
+
+
+def test_a_lossless_jpeg_with_one_row_offset_to_its_end_is_refused(tmp_path):
+    path = row_shifted_lossless(tmp_path)
+    if path is None:
+        pytest.skip("shared DICOMs not found, or no such mutation")
+    with pytest.raises(StudyReadError) as info:
+        load_study(path)
+    message = str(info.value)
+    assert "pixel data damaged" in message and "lossless-JPEG difference" in message and path.name in message
+
+
+def test_row_streak_found_where_it_is_and_whole_bad_lines_left_alone():
+    """A real chest X-ray (12-bit range): a row offset from column 300 to its end is found there; a whole
+    bad detector line, a short stretch at the right border, and the untouched picture are not flagged."""
+    from PIL import Image
+
+    from core.io.lossless_row_shift import check_lossless_row_shift
+
+    folder = shared_file("cxr-lungs", "images")
+    picture = np.asarray(Image.open(folder / sorted(os.listdir(folder))[5]).convert("L")).astype(np.int32) * 16
+    assert check_lossless_row_shift(picture) is None
+    streak = picture.copy()
+    streak[400, 300:] += 200
+    message = check_lossless_row_shift(streak)
+    assert message and "row 401" in message and "column 301" in message
+    bad_line = picture.copy()
+    bad_line[400, :] += 200
+    assert check_lossless_row_shift(bad_line) is None
+    short = picture.copy()
+    short[400, -40:] += 200
+    assert check_lossless_row_shift(short) is None
+
+
+def test_no_row_streak_alarm_on_real_chest_xrays():
+    from PIL import Image
+
+    from core.io.lossless_row_shift import check_lossless_row_shift
+
+    checked = 0
+    for collection, count in (("cxr-lungs", 12), ("peds-lungs", 12), ("shenzhen", 6), ("clinic-sample", 6)):
+        folder = shared_file(collection, "images")
+        for name in sorted(os.listdir(folder))[:count]:
+            picture = np.asarray(Image.open(folder / name).convert("L"))
+            for scaled in (picture, picture.astype(np.uint16) * 16):
+                assert check_lossless_row_shift(scaled) is None, name
+                checked += 1
+    assert checked == 72

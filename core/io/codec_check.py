@@ -16,7 +16,9 @@ a radiologist must never read that as an X-ray. So:
 - JPEG 2000 code-blocks must end where their coded length says (core/io/jpeg2000_termination.py:
   OpenJPEG's termination check, which catches a changed byte inside a block's arithmetic-coded data);
 - grey JPEG must not step in brightness along the 8x8 block grid from one block onwards
-  (core/io/jpeg_dc_shift.py: a damaged DC coefficient after the Huffman decoder fell back in step).
+  (core/io/jpeg_dc_shift.py: a damaged DC coefficient after the Huffman decoder fell back in step);
+- grey lossless JPEG (first-order predictor) must not hold a row offset from one column to its end
+  (core/io/lossless_row_shift.py: a damaged difference, the same fall back in step).
 
 Limit (measured in benchmarks/bench_reliability.py, codec family): entropy-coded data carry no
 checksum, so some damage decodes cleanly in every decoder (a Huffman code that resynchronises, an
@@ -47,6 +49,7 @@ except ImportError:  # pragma: no cover - a dependency in pyproject.toml
 from core.io.codestream import check_jpeg2000, check_jpeg_lossless, check_rle
 from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
 from core.io.jpeg_dc_shift import check_jpeg_dc_shift
+from core.io.lossless_row_shift import check_lossless_row_shift
 from core.io.redact import library_reason
 
 _STRICT_JPEG_SYNTAXES = (JPEGBaseline8Bit, JPEGExtended12Bit)
@@ -88,6 +91,7 @@ def decode_checked(ds: Dataset, syntax, decoder) -> np.ndarray:
         _strict_jpeg(ds, syntax)
         _structure(ds, syntax)
         _jpeg_block_means(ds, syntax, arr)
+        _lossless_rows(ds, syntax, arr)
     return arr
 
 
@@ -127,6 +131,27 @@ def _jpeg_block_means(ds: Dataset, syntax, arr: np.ndarray) -> None:
     if scan < 0 or b"\xff\xdd" in frame[:scan]:
         return
     problem = check_jpeg_dc_shift(arr[0] if arr.ndim == 3 else arr)
+    if problem:
+        raise DamagedPixelData(problem)
+
+
+def _lossless_rows(ds: Dataset, syntax, arr: np.ndarray) -> None:
+    """A row offset from one column to its end (core/io/lossless_row_shift.py), for grey lossless JPEG
+    with the first-order predictor, the only one whose errors run along a row."""
+    if syntax not in (JPEGLossless, JPEGLosslessSV1) or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
+        return
+    if syntax == JPEGLossless:
+        try:
+            frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+        except (StopIteration, ValueError, KeyError, IndexError, TypeError):
+            return
+        scan = frame.find(b"\xff\xda")
+        if scan < 0 or scan + 5 > len(frame):
+            return
+        predictor_at = scan + 5 + 2 * frame[scan + 4]  # marker, length, component count, component specs
+        if predictor_at >= len(frame) or frame[predictor_at] != 1:
+            return
+    problem = check_lossless_row_shift(arr[0] if arr.ndim == 3 else arr)
     if problem:
         raise DamagedPixelData(problem)
 
