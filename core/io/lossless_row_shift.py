@@ -10,7 +10,8 @@ away, and each neighbour sits d/2 the other way, over the same columns, while th
 is untouched. Natural pictures have no such streak ending exactly at the edge; a detector's bad
 line spans the whole row (not judged: stretches starting in the first 8 columns are left alone), and
 short one-row edges next to the right border occur (stretches under 64 samples or an eighth of the
-row are left alone).
+row are left alone, and so are the 16 rows next to the top and bottom edges; the offset must exceed 5x
+the picture's row-to-row noise and 1.5 % of its grey range).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ _MIN_VOTE = 0.8  # share of the stretch's samples offset the same way (net)
 _NEIGHBOUR_RATIO = (0.35, 0.65)  # each neighbour row's offset, as a share of the row's, the other way
 _QUIET_START = 0.25  # the row's beginning moves at most this share of the offset
 _MIN_STEP_NOISE = 5.0  # the offset exceeds the picture's own row-to-row noise (robust sigma) this much
+_MIN_STEP_RANGE = 0.015  # and this share of the picture's 1-99 % grey range (smooth films have tiny noise)
+_EDGE_ROWS = 16  # rows this close to the top or bottom edge are not judged (borders, processing seams)
 
 
 def check_lossless_row_shift(pixels: np.ndarray) -> str | None:
@@ -34,7 +37,8 @@ def check_lossless_row_shift(pixels: np.ndarray) -> str | None:
     picture = pixels.astype(np.float64)
     off = picture[1:-1] - 0.5 * (picture[:-2] + picture[2:])  # each row against its two neighbours
     noise = max(1.4826 * float(np.median(np.abs(off))), 0.5)
-    level = max(_MIN_STEP_NOISE * noise, 1.0)
+    low, high = np.percentile(picture, [1, 99])
+    level = max(_MIN_STEP_NOISE * noise, _MIN_STEP_RANGE * float(high - low), 1.0)
     votes = np.sign(off) * (np.abs(off) >= level / 2)
     width = off.shape[1]
     suffix = np.cumsum(votes[:, ::-1], axis=1)[:, ::-1]  # suffix[y, x] = sum of votes[y, x:]
@@ -42,8 +46,8 @@ def check_lossless_row_shift(pixels: np.ndarray) -> str | None:
     share = suffix[:, starts] / (width - starts)
     best = np.abs(share).max(axis=1)
     for row in np.flatnonzero(best >= _MIN_VOTE):
-        if row == 0 or row == off.shape[0] - 1:
-            continue  # its neighbours' offsets are needed
+        if row < _EDGE_ROWS or row >= off.shape[0] - _EDGE_ROWS:
+            continue
         direction = np.sign(share[row, np.argmax(np.abs(share[row]))])
         gain = np.cumsum((direction * votes[row] - 0.5)[::-1])[::-1]  # change point: offset samples +, others -
         start = int(starts[np.argmax(gain[starts])])
