@@ -11,7 +11,9 @@ tests/test_reliability_codecs.py (a small CI version) and benchmarks/bench_relia
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import queue
 import random
@@ -238,17 +240,13 @@ def row_shifted_lossless(work: Path) -> Path | None:
     return None
 
 
-class _quiet_pydicom:
+@contextlib.contextmanager
+def _quiet_pydicom():
     """pydicom logs every failed decoding plugin; the finders above expect failures."""
-
-    def __enter__(self):
-        import logging
-
-        logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
-
-    def __exit__(self, *_exc):
-        import logging
-
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL + 10)
+    try:
+        yield
+    finally:
         logging.getLogger("pydicom").setLevel(logging.NOTSET)
 
 
