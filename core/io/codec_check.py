@@ -88,21 +88,27 @@ def decode_checked(ds: Dataset, syntax, decoder) -> np.ndarray:
         if arr is None:
             raise RuntimeError("; ".join(failures))
     if syntax.is_compressed:
-        _strict_jpeg(ds, syntax)
-        _structure(ds, syntax)
-        _jpeg_block_means(ds, syntax, arr)
-        _lossless_rows(ds, syntax, arr)
+        frame = _first_frame(ds)
+        if frame is not None:  # None: the framing was already accepted by the decoder above
+            _strict_jpeg(ds, syntax, frame)
+            _structure(ds, syntax, frame)
+            _jpeg_block_means(ds, syntax, frame, arr)
+            _lossless_rows(ds, syntax, frame, arr)
     return arr
 
 
-def _structure(ds: Dataset, syntax) -> None:
+def _first_frame(ds: Dataset) -> bytes | None:
+    """The first frame's compressed bytes, once, for every check below."""
+    try:
+        return next(generate_frames(ds.PixelData, number_of_frames=1))
+    except (StopIteration, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _structure(ds: Dataset, syntax, frame: bytes) -> None:
     """The codestream's own redundancy: lengths, end markers, valid codes (core/io/codestream.py)."""
     if syntax not in (JPEG2000, JPEG2000Lossless, JPEGLossless, JPEGLosslessSV1, RLELossless):
         return
-    try:
-        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    except (StopIteration, ValueError, KeyError, IndexError, TypeError):
-        return  # the framing was already accepted by the decoder above
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if syntax in (JPEG2000, JPEG2000Lossless):
@@ -115,17 +121,13 @@ def _structure(ds: Dataset, syntax) -> None:
         raise DamagedPixelData(problem)
 
 
-def _jpeg_block_means(ds: Dataset, syntax, arr: np.ndarray) -> None:
+def _jpeg_block_means(ds: Dataset, syntax, frame: bytes, arr: np.ndarray) -> None:
     """A brightness staircase on the block grid (core/io/jpeg_dc_shift.py), for grey JPEG without restarts.
 
     Restart intervals reset the DC prediction, so there a damaged coefficient shifts only one
     interval: a different picture, not judged here.
     """
     if syntax not in _STRICT_JPEG_SYNTAXES or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
-        return
-    try:
-        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    except (StopIteration, ValueError, KeyError, IndexError, TypeError):
         return
     scan = frame.find(b"\xff\xda")
     if scan < 0 or b"\xff\xdd" in frame[:scan]:
@@ -135,16 +137,12 @@ def _jpeg_block_means(ds: Dataset, syntax, arr: np.ndarray) -> None:
         raise DamagedPixelData(problem)
 
 
-def _lossless_rows(ds: Dataset, syntax, arr: np.ndarray) -> None:
+def _lossless_rows(ds: Dataset, syntax, frame: bytes, arr: np.ndarray) -> None:
     """A row offset from one column to its end (core/io/lossless_row_shift.py), for grey lossless JPEG
     with the first-order predictor, the only one whose errors run along a row."""
     if syntax not in (JPEGLossless, JPEGLosslessSV1) or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
         return
     if syntax == JPEGLossless:
-        try:
-            frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-        except (StopIteration, ValueError, KeyError, IndexError, TypeError):
-            return
         scan = frame.find(b"\xff\xda")
         if scan < 0 or scan + 5 > len(frame):
             return
@@ -176,17 +174,13 @@ def _as_array(decoder, ds: Dataset, plugin: str) -> np.ndarray:
     return arr
 
 
-def _strict_jpeg(ds: Dataset, syntax) -> None:
+def _strict_jpeg(ds: Dataset, syntax, frame: bytes) -> None:
     """libjpeg-turbo's corrupt-data warnings, as errors, for 8-bit JPEG streams."""
     if simplejpeg is None or syntax not in _STRICT_JPEG_SYNTAXES:
         return
     if int(ds.get("BitsAllocated", 8) or 8) != 8:
         return
     colour = int(ds.get("SamplesPerPixel", 1) or 1) != 1
-    try:
-        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    except (StopIteration, ValueError, KeyError, IndexError, TypeError):
-        return  # the framing was already accepted by the decoder above
     try:
         simplejpeg.decode_jpeg(frame, colorspace="RGB" if colour else "GRAY", strict=True)
     except ValueError as exc:

@@ -34,7 +34,8 @@ from pathlib import Path
 
 from core.io.codestream import jp2_codestream
 
-_SOC, _SOT, _SOD, _COD, _COC, _SIZ = 0xFF4F, 0xFF90, 0xFF93, 0xFF52, 0xFF53, 0xFF51
+_SOC = b"\xff\x4f"  # a bare codestream starts with it
+_SOT, _SOD, _COD, _COC, _SIZ = 0xFF90, 0xFF93, 0xFF52, 0xFF53, 0xFF51
 _PTERM, _BYPASS, _TERMALL = 0x10, 0x01, 0x04
 _MAX_LEFT_BYTES = 2  # OpenJPEG already allows 2; an intact block never left more here
 _MAX_SYNTHESIZED = 8  # intact blocks of lossless or >= 0.25 bit/sample streams read at most 4 bytes past
@@ -59,9 +60,9 @@ def check_jpeg2000_codeblocks(codestream: bytes, lossless: bool) -> str | None:
     lib = openjpeg_library()
     if lib is None:
         return None
-    if codestream[:2] != b"\xff\x4f":
+    if codestream[:2] != _SOC:
         codestream = jp2_codestream(codestream)  # some writers (GDCM) wrap it in a JP2 file
-        if codestream is None or codestream[:2] != b"\xff\x4f":
+        if codestream is None or codestream[:2] != _SOC:
             return None
     flagged = _with_termination_check(codestream)
     if flagged is None:
