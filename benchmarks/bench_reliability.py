@@ -12,7 +12,8 @@
   pool of 2 worker processes: identical / refused / warned / changed without a warning, tracebacks on
   stderr or in any log record.
 - Codec checks on intact pictures: the shared chest X-rays as they are (8- and 12-bit, for the lossless
-  row check), as JPEG at four qualities and as JPEG 2000 in 20 settings; any alarm of the block-grid or code-block checks is a failure.
+  row check), as JPEG at four qualities and as JPEG 2000 in 20 settings; any alarm of the row, block-grid
+  or code-block check is a failure.
 - Very large image: an 8000x8000 16-bit DICOM opened, turned into the model input, letterboxed to
   256 and rendered for display, peak RSS after each step.
 - Annotation store: hundreds of writers (register, save masks, review) SIGKILLed at random moments;
@@ -88,9 +89,10 @@ def bench_fuzz(cases: int, seed: int, work: Path, features: bool = False) -> dic
 
 
 def bench_codec_false_alarms(_work: Path) -> dict:
-    """The picture and stream checks on intact data: every shared chest X-ray as it is and as JPEG at four
-    qualities (block-grid staircase), and as OpenJPEG-written JPEG 2000 in 20 settings, lossless, lossy,
-    layered, tiled and rate-limited (code-block termination). Any alarm here would refuse a sound study."""
+    """The picture and stream checks on intact data: every shared chest X-ray as an 8- and 12-bit picture
+    (lossless row streak), as it is and as JPEG at four qualities (block-grid staircase), and one in 25 as
+    OpenJPEG-written JPEG 2000 in 20 settings, lossless, lossy, layered, tiled and rate-limited (code-block
+    termination). Any alarm here would refuse a sound study."""
     import io
 
     import numpy as np
@@ -100,7 +102,9 @@ def bench_codec_false_alarms(_work: Path) -> dict:
     from core.io.jpeg_dc_shift import check_jpeg_dc_shift
     from core.io.lossless_row_shift import check_lossless_row_shift
 
-    data = ROOT.parent / "shared" / "data"
+    from tests.shared_data import shared_data_dir
+
+    data = shared_data_dir()
     pictures = sorted(p for c in ("cxr-lungs", "peds-lungs", "shenzhen", "clinic-sample")
                       for p in (data / c / "images").glob("*") if p.is_file())
     j2k_settings = ([{"irreversible": False}, {"codeblock_size": (32, 32), "num_resolutions": 4},
@@ -141,15 +145,44 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                 lossless = setting == "16-bit" or (not setting.get("irreversible", True) and "quality_layers" not in setting)
                 if check_jpeg2000_codeblocks(buffer.getvalue(), lossless=lossless):
                     j2k_alarms.append(f"{path.name} {setting}")
+    cost = _termination_check_cost(data / "dicom")
     summary = {"jpeg_pictures": jpeg_checked, "jpeg_alarms": len(jpeg_alarms),
                "jpeg2000_streams": j2k_checked, "jpeg2000_alarms": len(j2k_alarms),
                "lossless_pictures": row_checked, "lossless_alarms": len(row_alarms),
-               "alarms": (jpeg_alarms + j2k_alarms + row_alarms)[:50],
+               "alarms": (jpeg_alarms + j2k_alarms + row_alarms)[:50], "termination_check_cost": cost,
                "elapsed_s": round(time.perf_counter() - started, 1)}
     print(f"block-grid staircase: {len(jpeg_alarms)} alarms in {jpeg_checked} intact pictures; "
           f"code-block termination: {len(j2k_alarms)} alarms in {j2k_checked} intact JPEG 2000 streams; "
           f"lossless row streak: {len(row_alarms)} alarms in {row_checked} intact pictures")
+    for name, row in cost.items():
+        print(f"  {name}: termination check {row['check_s']:.2f} s, pydicom's decode {row['decode_s']:.2f} s "
+              f"(ratio {row['check_s'] / row['decode_s']:.2f})")
     return summary
+
+
+def _termination_check_cost(folder: Path) -> dict:
+    """Seconds of the JPEG 2000 termination check against pydicom's own decode, same file, same run (best of 3)."""
+    import pydicom
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import JPEG2000Lossless
+
+    from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
+
+    cost = {}
+    for name in ("RG1_J2KR.dcm", "RG1_J2KI.dcm", "RG3_J2KI.dcm", "MR2_J2KI.dcm"):
+        ds = pydicom.dcmread(folder / name)
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+        lossless = ds.file_meta.TransferSyntaxUID == JPEG2000Lossless
+        check, decode = [], []
+        for _ in range(3):
+            started = time.perf_counter()
+            check_jpeg2000_codeblocks(frame, lossless=lossless)
+            check.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            pydicom.dcmread(folder / name).pixel_array
+            decode.append(time.perf_counter() - started)
+        cost[name] = {"check_s": round(min(check), 3), "decode_s": round(min(decode), 3)}
+    return cost
 
 
 # --- large image ----------------------------------------------------------------------------------
