@@ -90,15 +90,16 @@ def bench_fuzz(cases: int, seed: int, work: Path, features: bool = False) -> dic
 
 def bench_codec_false_alarms(_work: Path) -> dict:
     """The picture and stream checks on intact data: every shared chest X-ray as an 8- and 12-bit picture
-    (lossless row streak), as it is and as JPEG at four qualities (block-grid staircase), and one in 25 as
-    OpenJPEG-written JPEG 2000 in 20 settings, lossless, lossy, layered, tiled and rate-limited (code-block
-    termination). Any alarm here would refuse a sound study."""
+    (lossless row streak), as it is and as JPEG at four qualities (block-grid staircase and displacement),
+    and one in 25 as OpenJPEG-written JPEG 2000 in 20 settings, lossless, lossy, layered, tiled and
+    rate-limited (code-block termination). Any alarm here would refuse a sound study."""
     import io
 
     import numpy as np
     from PIL import Image
 
     from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
+    from core.io.jpeg_block_shift import check_jpeg_block_shift
     from core.io.jpeg_dc_shift import check_jpeg_dc_shift
     from core.io.lossless_row_shift import check_lossless_row_shift
 
@@ -133,7 +134,9 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                 decoded = np.asarray(Image.open(buffer))
             jpeg_checked += 1
             if check_jpeg_dc_shift(decoded):
-                jpeg_alarms.append(f"{path.name} q{quality}")
+                jpeg_alarms.append(f"{path.name} q{quality} staircase")
+            if check_jpeg_block_shift(decoded):
+                jpeg_alarms.append(f"{path.name} q{quality} displaced")
         if number % 25 == 0:  # 79 pictures x 20 settings of JPEG 2000, lossy rate control included
             for setting in j2k_settings:
                 buffer = io.BytesIO()
@@ -151,7 +154,7 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                "lossless_pictures": row_checked, "lossless_alarms": len(row_alarms),
                "alarms": (jpeg_alarms + j2k_alarms + row_alarms)[:50], "termination_check_cost": cost,
                "elapsed_s": round(time.perf_counter() - started, 1)}
-    print(f"block-grid staircase: {len(jpeg_alarms)} alarms in {jpeg_checked} intact pictures; "
+    print(f"block-grid staircase or displacement: {len(jpeg_alarms)} alarms in {jpeg_checked} intact pictures; "
           f"code-block termination: {len(j2k_alarms)} alarms in {j2k_checked} intact JPEG 2000 streams; "
           f"lossless row streak: {len(row_alarms)} alarms in {row_checked} intact pictures")
     for name, row in cost.items():

@@ -178,21 +178,71 @@ def silently_decoded(work: Path, source_name: str, operator: str, seed: int) -> 
     return None
 
 
-def dc_shifted_jpeg(work: Path) -> Path | None:
+def dc_shifted_jpeg(work: Path, near_side_edge: bool = False) -> Path | None:
     """The shared chest JPEG with a bit flipped so that every decoder, libjpeg-turbo's strict mode included,
-    accepts it, and the rest of the picture is shifted by a damaged DC coefficient; None if not found."""
+    accepts it, and the rest of the picture is shifted by a damaged DC coefficient; with ``near_side_edge``,
+    one whose shift starts within 6 blocks of the left or right edge; None if not found."""
     import numpy as np
+
+    def shifted(difference: np.ndarray, _original: np.ndarray) -> bool:
+        changed = difference != 0
+        if changed.mean() <= 0.05 or abs(np.median(difference[changed])) < 5:
+            return False
+        if not near_side_edge:
+            return True
+        step = np.median(difference[changed])
+        rows, columns = difference.shape[0] // 8, difference.shape[1] // 8
+        block_means = difference[:rows * 8, :columns * 8].reshape(rows, 8, columns, 8).mean(axis=(1, 3)).ravel()
+        on_step = np.abs(block_means - step) <= max(1.0, 0.2 * abs(step))
+        corner = next((k for k in range(len(on_step) - 8) if on_step[k:k + 8].all() and on_step[k:].mean() > 0.9), None)
+        return corner is not None and min(corner % columns, columns - 1 - corner % columns) < 6
+
+    return _damaged_chest_jpeg(work, "dc-shift", 5 if not near_side_edge else 11, shifted)
+
+
+def block_shifted_jpeg(work: Path) -> Path | None:
+    """The shared chest JPEG with a few bytes changed so that every decoder accepts it and the lower part of the
+    picture is drawn a whole number of blocks to the side (blocks lost or gained); None if not found.
+    Chosen by the difference from the original (below the first mostly changed row, it matches the original
+    best slid sideways), not by the check under test."""
+    import numpy as np
+
+    def displaced(difference: np.ndarray, original: np.ndarray) -> bool:
+        rows = np.flatnonzero((difference != 0).mean(axis=1) > 0.5)
+        if len(rows) == 0 or rows[0] + 80 > difference.shape[0]:
+            return False
+        band = slice(rows[0] + 8, rows[0] + 72)  # 64 rows below where most of each row changed
+        damaged, intact = (original + difference)[band, 64:-64], original[band]
+        errors = {}
+        for shift in range(-32, 33, 8):
+            offset = damaged - intact[:, 64 + shift:intact.shape[1] - 64 + shift]
+            errors[shift] = np.abs(offset - np.median(offset)).mean()  # brighter or darker too: does not count
+        best = min(errors, key=errors.get)
+        return best != 0 and errors[best] < 0.25 * errors[0]
+
+    return _damaged_chest_jpeg(work, "block-shift", 7, displaced, changed_bytes=True)
+
+
+def _damaged_chest_jpeg(work: Path, label: str, seed: int, wanted, attempts: int = 1500,
+                        changed_bytes: bool = False) -> Path | None:
+    """Flip one bit of the shared chest JPEG's entropy-coded data (or, with ``changed_bytes``, set 1-8 bytes
+    at random) until every decoder accepts the result and ``wanted(difference, original)`` holds; the
+    file written into ``work``, or None."""
     import simplejpeg
 
     source = next((s for s in codec_sources(work) if s.name.startswith("1.2.276")), None)
     if source is None:
         return None
     original = pydicom.dcmread(source.path).pixel_array.astype(int)
-    rng = random.Random(5)
+    rng = random.Random(seed)
     with _quiet_pydicom():
-        for attempt in range(600):
+        for attempt in range(attempts):
             data = bytearray(source.frame)
-            data[rng.randrange(len(data) // 10, len(data) - 2)] ^= 1 << rng.randrange(8)
+            if changed_bytes:
+                for _ in range(rng.randint(1, 8)):
+                    data[rng.randrange(len(data) // 10, len(data) - 2)] = rng.randrange(256)
+            else:
+                data[rng.randrange(len(data) // 10, len(data) - 2)] ^= 1 << rng.randrange(8)
             try:
                 simplejpeg.decode_jpeg(bytes(data), colorspace="GRAY", strict=True)
                 ds = pydicom.dcmread(source.path)
@@ -200,9 +250,8 @@ def dc_shifted_jpeg(work: Path) -> Path | None:
                 difference = ds.pixel_array.astype(int) - original
             except Exception:  # noqa: BLE001 - a decoder that notices is not the case wanted here
                 continue
-            changed = difference != 0
-            if changed.mean() > 0.05 and abs(np.median(difference[changed])) >= 5:
-                path = work / f"dc-shift-{attempt}.dcm"
+            if wanted(difference, original):
+                path = work / f"{label}-{attempt}.dcm"
                 ds.save_as(path)
                 return path
     return None

@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,13 @@ from pydicom.pixels import get_decoder
 
 from core.io import load_study
 from core.io.errors import StudyReadError
-from tests.codec_mutation import dc_shifted_jpeg, row_shifted_lossless, run_codec_fuzz, silently_decoded
+from tests.codec_mutation import (
+    block_shifted_jpeg,
+    dc_shifted_jpeg,
+    row_shifted_lossless,
+    run_codec_fuzz,
+    silently_decoded,
+)
 from tests.shared_data import TWIN_MONO2, shared_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,6 +275,8 @@ def test_code_block_check_leaves_streams_it_cannot_judge_alone():
 
 @pytest.mark.parametrize("find, found", [
     (dc_shifted_jpeg, "8x8 block grid"),  # JPEG: the rest of the picture shifted by a damaged DC difference
+    (partial(dc_shifted_jpeg, near_side_edge=True), "8x8 block grid"),  # ... from a block near a side edge
+    (block_shifted_jpeg, "to the side of the picture above"),  # JPEG: blocks lost, the rest drawn out of place
     (row_shifted_lossless, "lossless-JPEG difference"),  # lossless JPEG: one row offset to its end
 ])
 def test_damage_every_decoder_and_the_stream_checks_accept_is_refused_by_a_picture_check(tmp_path, find, found):
@@ -280,29 +289,56 @@ def test_damage_every_decoder_and_the_stream_checks_accept_is_refused_by_a_pictu
     assert "pixel data damaged" in message and found in message and path.name in message
 
 
-def test_block_grid_staircase_found_where_it_is_and_straight_edges_left_alone():
-    """A real chest X-ray, JPEG-encoded: a staircase shift added from block (40, 50) is found there; a
-    full-width step on a block boundary (padding, collimation) and the untouched picture are not flagged."""
+def _chest_jpeg(index: int = 3, quality: int = 90) -> np.ndarray:
+    """A real chest X-ray at 1024 x 1024, as a JPEG decoder returns it (int16, so tests can shift it)."""
     import io
 
     from PIL import Image
 
+    folder = shared_file("cxr-lungs", "images")
+    picture = np.asarray(Image.open(folder / sorted(os.listdir(folder))[index]).convert("L").resize((1024, 1024)))
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, "JPEG", quality=quality)
+    return np.asarray(Image.open(buffer)).astype(np.int16)
+
+
+def test_block_grid_staircase_found_where_it_is_and_straight_edges_left_alone():
+    """A real chest X-ray, JPEG-encoded: a staircase shift added from block (40, 50) is found there, and one
+    from block (60, 3), next to the left edge, too; a full-width step on a block boundary (padding,
+    collimation) and the untouched picture are not flagged."""
     from core.io.jpeg_dc_shift import check_jpeg_dc_shift
 
-    folder = shared_file("cxr-lungs", "images")
-    picture = np.asarray(Image.open(folder / sorted(os.listdir(folder))[3]).convert("L").resize((1024, 1024)))
-    buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, "JPEG", quality=90)
-    decoded = np.asarray(Image.open(buffer)).astype(np.int16)
+    decoded = _chest_jpeg()
     assert check_jpeg_dc_shift(decoded) is None
     shifted = decoded.copy()
     shifted[40 * 8:40 * 8 + 8, 50 * 8:] += 12
     shifted[41 * 8:] += 12
     message = check_jpeg_dc_shift(np.clip(shifted, 0, 255))
     assert message and "brighter by about 1" in message and "block row 41, column 51" in message
+    near_edge = decoded.copy()
+    near_edge[60 * 8:60 * 8 + 8, 3 * 8:] -= 20
+    near_edge[61 * 8:] -= 20
+    message = check_jpeg_dc_shift(np.clip(near_edge, 0, 255))
+    assert message and "darker by about" in message and "block row 61, column 4" in message
     edge = decoded.copy()
     edge[600:] += 40  # a straight full-width step on the block boundary at row 600
     assert check_jpeg_dc_shift(np.clip(edge, 0, 255)) is None
+
+
+def test_block_displacement_found_where_it_starts_and_not_in_the_intact_picture():
+    """A real chest X-ray, JPEG-encoded, drawn as after one lost block at (50, 20): everything from there on
+    one block to the left, the last block of each row taken from the row below."""
+    from core.io.jpeg_block_shift import check_jpeg_block_shift
+
+    decoded = _chest_jpeg(index=5)
+    assert check_jpeg_block_shift(decoded) is None
+    blocks = decoded.reshape(128, 8, 128, 8).transpose(0, 2, 1, 3).reshape(128 * 128, 8, 8)
+    lost = 50 * 128 + 20
+    damaged = np.concatenate([blocks[:lost], blocks[lost + 1:], blocks[-1:]])
+    picture = damaged.reshape(128, 128, 8, 8).transpose(0, 2, 1, 3).reshape(1024, 1024)
+    message = check_jpeg_block_shift(picture)
+    assert message and "continues 8 pixels to the side" in message
+    assert "below row 400" in message or "below row 408" in message  # block row 50, or the full row under it
 
 
 def test_no_block_grid_alarm_on_real_chest_xrays_at_any_jpeg_quality():
@@ -310,6 +346,7 @@ def test_no_block_grid_alarm_on_real_chest_xrays_at_any_jpeg_quality():
 
     from PIL import Image
 
+    from core.io.jpeg_block_shift import check_jpeg_block_shift
     from core.io.jpeg_dc_shift import check_jpeg_dc_shift
 
     checked = 0
@@ -320,7 +357,9 @@ def test_no_block_grid_alarm_on_real_chest_xrays_at_any_jpeg_quality():
             for quality in (50, 75, 95):
                 buffer = io.BytesIO()
                 picture.save(buffer, "JPEG", quality=quality)
-                assert check_jpeg_dc_shift(np.asarray(Image.open(buffer))) is None, (name, quality)
+                decoded = np.asarray(Image.open(buffer))
+                assert check_jpeg_dc_shift(decoded) is None, (name, quality)
+                assert check_jpeg_block_shift(decoded) is None, (name, quality)
                 checked += 1
     assert checked == 108
 

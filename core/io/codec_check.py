@@ -16,7 +16,9 @@ a radiologist must never read that as an X-ray. So:
 - JPEG 2000 code-blocks must end where their coded length says (core/io/jpeg2000_termination.py:
   OpenJPEG's termination check, which catches a changed byte inside a block's arithmetic-coded data);
 - grey JPEG must not step in brightness along the 8x8 block grid from one block onwards
-  (core/io/jpeg_dc_shift.py: a damaged DC coefficient after the Huffman decoder fell back in step);
+  (core/io/jpeg_dc_shift.py: a damaged DC coefficient after the Huffman decoder fell back in step),
+  nor continue sideways by whole blocks below one block boundary (core/io/jpeg_block_shift.py:
+  blocks lost or gained before the decoder fell back in step);
 - grey lossless JPEG (first-order predictor) must not hold a row offset from one column to its end
   (core/io/lossless_row_shift.py: a damaged difference, the same fall back in step).
 
@@ -48,6 +50,7 @@ except ImportError:  # pragma: no cover - a dependency in pyproject.toml
 
 from core.io.codestream import check_jpeg2000, check_jpeg_lossless, check_rle
 from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
+from core.io.jpeg_block_shift import check_jpeg_block_shift
 from core.io.jpeg_dc_shift import check_jpeg_dc_shift
 from core.io.lossless_row_shift import check_lossless_row_shift
 from core.io.redact import library_reason
@@ -92,7 +95,7 @@ def decode_checked(ds: Dataset, syntax, decoder) -> np.ndarray:
         if frame is not None:  # None: the framing was already accepted by the decoder above
             _strict_jpeg(ds, syntax, frame)
             _structure(ds, syntax, frame)
-            _jpeg_block_means(ds, syntax, frame, arr)
+            _jpeg_block_grid(ds, syntax, frame, arr)
             _lossless_rows(ds, syntax, frame, arr)
     return arr
 
@@ -121,18 +124,20 @@ def _structure(ds: Dataset, syntax, frame: bytes) -> None:
         raise DamagedPixelData(problem)
 
 
-def _jpeg_block_means(ds: Dataset, syntax, frame: bytes, arr: np.ndarray) -> None:
-    """A brightness staircase on the block grid (core/io/jpeg_dc_shift.py), for grey JPEG without restarts.
+def _jpeg_block_grid(ds: Dataset, syntax, frame: bytes, arr: np.ndarray) -> None:
+    """Grey JPEG: a picture displaced sideways by whole blocks (core/io/jpeg_block_shift.py), or, without
+    restart intervals, a brightness staircase on the block grid (core/io/jpeg_dc_shift.py).
 
     Restart intervals reset the DC prediction, so there a damaged coefficient shifts only one
-    interval: a different picture, not judged here.
+    interval: a different picture, not judged by the staircase.
     """
     if syntax not in _STRICT_JPEG_SYNTAXES or int(ds.get("SamplesPerPixel", 1) or 1) != 1:
         return
+    picture = arr[0] if arr.ndim == 3 else arr
+    problem = check_jpeg_block_shift(picture)
     scan = frame.find(b"\xff\xda")
-    if scan < 0 or b"\xff\xdd" in frame[:scan]:
-        return
-    problem = check_jpeg_dc_shift(arr[0] if arr.ndim == 3 else arr)
+    if not problem and scan >= 0 and b"\xff\xdd" not in frame[:scan]:
+        problem = check_jpeg_dc_shift(picture)
     if problem:
         raise DamagedPixelData(problem)
 
