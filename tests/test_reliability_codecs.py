@@ -339,6 +339,12 @@ def test_block_displacement_found_where_it_starts_and_not_in_the_intact_picture(
     message = check_jpeg_block_shift(picture)
     assert message and "continues 8 pixels to the side" in message
     assert "below row 400" in message or "below row 408" in message  # block row 50, or the full row under it
+    # 12-bit pictures (JPEG extended) are judged alike; pictures too small to vote, and flat ones, are not
+    assert check_jpeg_block_shift(decoded * 16) is None
+    assert "continues 8 pixels" in (check_jpeg_block_shift(picture * 16) or "")
+    assert check_jpeg_block_shift(picture[:, :400]) is None
+    assert check_jpeg_block_shift(np.full((1024, 1024), 100, np.int16)) is None
+    assert check_jpeg_block_shift(np.stack([picture, picture])) is None
 
 
 def test_no_block_grid_alarm_on_real_chest_xrays_at_any_jpeg_quality():
