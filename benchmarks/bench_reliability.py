@@ -92,13 +92,14 @@ def bench_codec_false_alarms(_work: Path) -> dict:
     """The picture and stream checks on intact data: every shared chest X-ray as an 8- and 12-bit picture
     (lossless row streak), as it is and as JPEG at four qualities (block-grid staircase and displacement),
     and one in 25 as OpenJPEG-written JPEG 2000 in 20 settings, lossless, lossy, layered, tiled and
-    rate-limited (code-block termination). Any alarm here would refuse a sound study."""
+    rate-limited (code-block termination, zero runs). Any alarm here would refuse a sound study."""
     import io
 
     import numpy as np
     from PIL import Image
 
     from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
+    from core.io.jpeg2000_zero_run import check_jpeg2000_zero_run
     from core.io.jpeg_block_shift import check_jpeg_block_shift
     from core.io.jpeg_dc_shift import check_jpeg_dc_shift
     from core.io.lossless_row_shift import check_lossless_row_shift
@@ -148,6 +149,8 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                 lossless = setting == "16-bit" or (not setting.get("irreversible", True) and "quality_layers" not in setting)
                 if check_jpeg2000_codeblocks(buffer.getvalue(), lossless=lossless):
                     j2k_alarms.append(f"{path.name} {setting}")
+                if check_jpeg2000_zero_run(buffer.getvalue()):
+                    j2k_alarms.append(f"{path.name} {setting} zero run")
     cost = _termination_check_cost(data / "dicom")
     summary = {"jpeg_pictures": jpeg_checked, "jpeg_alarms": len(jpeg_alarms),
                "jpeg2000_streams": j2k_checked, "jpeg2000_alarms": len(j2k_alarms),
@@ -155,7 +158,7 @@ def bench_codec_false_alarms(_work: Path) -> dict:
                "alarms": (jpeg_alarms + j2k_alarms + row_alarms)[:50], "termination_check_cost": cost,
                "elapsed_s": round(time.perf_counter() - started, 1)}
     print(f"block-grid staircase or displacement: {len(jpeg_alarms)} alarms in {jpeg_checked} intact pictures; "
-          f"code-block termination: {len(j2k_alarms)} alarms in {j2k_checked} intact JPEG 2000 streams; "
+          f"code-block termination or zero run: {len(j2k_alarms)} alarms in {j2k_checked} intact JPEG 2000 streams; "
           f"lossless row streak: {len(row_alarms)} alarms in {row_checked} intact pictures")
     for name, row in cost.items():
         print(f"  {name}: termination check {row['check_s']:.2f} s, pydicom's decode {row['decode_s']:.2f} s "

@@ -141,7 +141,7 @@ def test_codec_mutation_fuzz_small(tmp_path):
     ("OBXXXX1A_rle", "delete", "RLE segment"),  # a segment that no longer decodes to one plane
     ("RG1_J2KR", "flip", "code-block"),  # arithmetic-coded data that decode to other values
     ("RG3_J2KI", "bytes", "code-block"),
-    ("MR2_J2KI", "zeros", "code-block"),
+    ("MR2_J2KI", "zeros", "zero bytes"),  # a zeroed run: longer than the stream has packets
 ])
 def test_damage_that_every_decoder_accepts_is_refused_by_the_stream_structure(tmp_path, source_name, operator, found):
     path = silently_decoded(tmp_path, source_name, operator, seed=29)
@@ -216,7 +216,7 @@ def test_intact_compressed_files_of_other_writers_pass_the_structure_checks():
 # --- JPEG 2000 code-blocks that do not end where their coded length says (core/io/jpeg2000_termination.py) ---
 
 
-def test_intact_jpeg2000_of_other_writers_and_settings_passes_the_code_block_check(tmp_path):
+def test_intact_jpeg2000_of_other_writers_and_settings_passes_the_code_block_and_zero_run_checks(tmp_path):
     """No false alarm: the shared Kakadu files, pydicom's GDCM / Kakadu / JP2-wrapped test files, and
     OpenJPEG's own encoder on real chest X-rays with lossless, lossy, layered, tiled, precinct and
     32x32 code-block settings, 8- and 16-bit."""
@@ -227,6 +227,7 @@ def test_intact_jpeg2000_of_other_writers_and_settings_passes_the_code_block_che
     from pydicom.uid import JPEG2000Lossless
 
     from core.io.jpeg2000_termination import check_jpeg2000_codeblocks, openjpeg_library
+    from core.io.jpeg2000_zero_run import check_jpeg2000_zero_run
 
     assert openjpeg_library() is not None, "pylibjpeg-openjpeg's OpenJPEG should be found"
     streams = []  # (what, codestream, declared lossless)
@@ -252,7 +253,29 @@ def test_intact_jpeg2000_of_other_writers_and_settings_passes_the_code_block_che
             streams.append((f"openjpeg {picture.mode} {options}", buffer.getvalue(), lossless))
     for name, stream, lossless in streams:
         assert check_jpeg2000_codeblocks(stream, lossless=lossless) is None, name
+        assert check_jpeg2000_zero_run(stream) is None, name  # GDCMJ2K_TextGBR holds 18 zeros, 108 packets
     assert len(streams) >= 16
+
+
+@pytest.mark.parametrize("name", ["MR2_J2KI.dcm", "RG1_J2KI.dcm", "RG3_J2KI.dcm"])
+def test_zeroed_jpeg2000_packet_headers_are_refused(tmp_path, name):
+    """256 bytes zeroed from the first packet header on (a zeroed disk block): OpenJPEG reads them as empty
+    packets and decodes the rest, so pydicom shows another (blurred) picture without an error, and the
+    code-block check has no block to judge. Loaded without a word before jpeg2000_zero_run.py."""
+    source = shared_file("dicom", name)
+    ds = pydicom.dcmread(source)
+    ds.Modality = "DX"  # MR / extremity: past the modality checks, to the decoder
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    start = frame.find(b"\xff\x93") + 2
+    ds.PixelData = encapsulate([frame[:start] + bytes(256) + frame[start + 256:]])
+    path = tmp_path / f"zeroed-{name}"
+    ds.save_as(path)
+    decoded = pydicom.dcmread(path).pixel_array  # every decoder accepts it ...
+    assert not np.array_equal(decoded, pydicom.dcmread(source).pixel_array)  # ... as another picture
+    with pytest.raises(StudyReadError) as info:
+        load_study(path)
+    assert "pixel data damaged: a run of 256 zero bytes inside the JPEG 2000 coded data" in str(info.value)
+    assert "at most 6 packets per tile" in str(info.value)
 
 
 def test_code_block_check_leaves_streams_it_cannot_judge_alone():

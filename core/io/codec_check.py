@@ -14,7 +14,9 @@ a radiologist must never read that as an X-ray. So:
   (core/io/codestream.py: tile-part lengths and end markers, a Huffman walk that must end on the
   last byte, RLE segments that must decode to exactly one plane);
 - JPEG 2000 code-blocks must end where their coded length says (core/io/jpeg2000_termination.py:
-  OpenJPEG's termination check, which catches a changed byte inside a block's arithmetic-coded data);
+  OpenJPEG's termination check, which catches a changed byte inside a block's arithmetic-coded data),
+  and a run of zero bytes must not be longer than the stream has packets (core/io/jpeg2000_zero_run.py:
+  zeroed data, read as empty packets);
 - grey JPEG must not step in brightness along the 8x8 block grid from one block onwards
   (core/io/jpeg_dc_shift.py: a damaged DC coefficient after the Huffman decoder fell back in step),
   nor continue sideways by whole blocks below one block boundary (core/io/jpeg_block_shift.py:
@@ -50,6 +52,7 @@ except ImportError:  # pragma: no cover - a dependency in pyproject.toml
 
 from core.io.codestream import check_jpeg2000, check_jpeg_lossless, check_rle
 from core.io.jpeg2000_termination import check_jpeg2000_codeblocks
+from core.io.jpeg2000_zero_run import check_jpeg2000_zero_run
 from core.io.jpeg_block_shift import check_jpeg_block_shift
 from core.io.jpeg_dc_shift import check_jpeg_dc_shift
 from core.io.lossless_row_shift import check_lossless_row_shift
@@ -115,7 +118,8 @@ def _structure(ds: Dataset, syntax, frame: bytes) -> None:
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if syntax in (JPEG2000, JPEG2000Lossless):
-        problem = check_jpeg2000(frame) or check_jpeg2000_codeblocks(frame, lossless=syntax == JPEG2000Lossless)
+        problem = (check_jpeg2000(frame) or check_jpeg2000_zero_run(frame)
+                   or check_jpeg2000_codeblocks(frame, lossless=syntax == JPEG2000Lossless))
     elif syntax == RLELossless:
         problem = check_rle(frame, rows, columns, samples * ((int(ds.get("BitsAllocated", 8) or 8) + 7) // 8))
     else:

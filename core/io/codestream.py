@@ -98,6 +98,14 @@ def check_jpeg2000(data: bytes) -> str | None:
     return None
 
 
+def jpeg2000_codestream(data: bytes) -> bytes | None:
+    """The JPEG 2000 codestream in ``data``, bare or JP2-wrapped (some writers, GDCM, wrap it); None if neither."""
+    if data[:2] == b"\xff\x4f":
+        return data
+    inner = jp2_codestream(data)
+    return inner if inner is not None and inner[:2] == b"\xff\x4f" else None
+
+
 def jp2_codestream(data: bytes) -> bytes | None:
     """The contiguous-codestream ('jp2c') box of a JP2 file, or None when ``data`` is not one."""
     if data[4:8] != b"jP  ":

@@ -32,9 +32,8 @@ import os
 import re
 from pathlib import Path
 
-from core.io.codestream import jp2_codestream
+from core.io.codestream import jpeg2000_codestream
 
-_SOC = b"\xff\x4f"  # a bare codestream starts with it
 _SOT, _SOD, _COD, _COC, _SIZ = 0xFF90, 0xFF93, 0xFF52, 0xFF53, 0xFF51
 _PTERM, _BYPASS, _TERMALL = 0x10, 0x01, 0x04
 _MAX_LEFT_BYTES = 2  # OpenJPEG already allows 2; an intact block never left more here
@@ -60,10 +59,9 @@ def check_jpeg2000_codeblocks(codestream: bytes, lossless: bool) -> str | None:
     lib = openjpeg_library()
     if lib is None:
         return None
-    if codestream[:2] != _SOC:
-        codestream = jp2_codestream(codestream)  # some writers (GDCM) wrap it in a JP2 file
-        if codestream is None or codestream[:2] != _SOC:
-            return None
+    codestream = jpeg2000_codestream(codestream)
+    if codestream is None:
+        return None
     flagged = _with_termination_check(codestream)
     if flagged is None:
         return None
