@@ -7,7 +7,8 @@
 #     package (the annotator's fine-tuned model when the annotator was tested in the same run, else the
 #     bundled model exported by the reader itself); screenshot of the viewer with the mask of that model;
 #     `adaqat train` refused in one line that names the annotator bundle; `adaqat evaluate` scores (no SciPy);
-#     three damaged pictures that every decoder accepts are refused (code-block, block-grid, row-streak checks).
+#     five damaged pictures that every decoder accepts are refused (code-block, block-grid, row-streak,
+#     block-displacement and zero-run checks).
 # Usage: bash packaging/smoke_test.sh [reader|annotator|both] [OUT_DIR]   (default both, build/smoke)
 # Exit 0 when all pass; times and peak memory of each step: OUT_DIR/<bundle>/*.time.
 set -euo pipefail
@@ -105,17 +106,19 @@ smoke_reader() {
   step evaluate "$bundle/adaqat" evaluate --data "$OUT/eval.csv" --split test --compare default --json
   grep -q '"dice"' "$OUT/evaluate.log" || { echo "error: the reader's 'adaqat evaluate' printed no Dice" >&2; exit 1; }
   # damaged pixel data that every decoder accepts (a JPEG 2000 code-block, a JPEG DC coefficient, a lossless-JPEG
-  # difference; written by the checkout's venv): the frozen reader refuses each in one line, so its checks are
-  # live (the OpenJPEG termination check goes through ctypes to the bundled library)
+  # difference, JPEG blocks lost, zeroed JPEG 2000 packet headers; written by the checkout's venv): the frozen
+  # reader refuses each in one line, so its checks are live (the OpenJPEG termination check goes through ctypes
+  # to the bundled library)
   (cd "$REPO" && .venv/bin/python -m tests.codec_mutation damaged "$OUT/damaged") > /dev/null
   echo "== damaged (must be refused): adaqat segment $OUT/damaged/*.dcm"
   status=0
   "${NONET[@]}" "$bundle/adaqat" segment "$OUT"/damaged/*.dcm --out "$OUT/masks_damaged" > "$OUT/damaged.log" 2>&1 || status=$?
-  if [[ $status -eq 0 ]] || [[ $(grep -c "pixel data damaged" "$OUT/damaged.log") -ne 3 ]] || grep -q Traceback "$OUT/damaged.log" \
+  if [[ $status -eq 0 ]] || [[ $(grep -c "pixel data damaged" "$OUT/damaged.log") -ne 5 ]] || grep -q Traceback "$OUT/damaged.log" \
      || ! grep -q "code-block" "$OUT/damaged.log" || ! grep -q "block grid" "$OUT/damaged.log" \
-     || ! grep -q "lossless-JPEG" "$OUT/damaged.log"; then
+     || ! grep -q "lossless-JPEG" "$OUT/damaged.log" || ! grep -q "to the side of the picture" "$OUT/damaged.log" \
+     || ! grep -q "zero bytes" "$OUT/damaged.log"; then
     cat "$OUT/damaged.log" >&2; echo "error: the reader did not refuse the damaged pictures" >&2; exit 1; fi
-  echo "   refused: 3 of 3"
+  echo "   refused: 5 of 5"
 }
 
 for flavour in "${FLAVOURS[@]}"; do

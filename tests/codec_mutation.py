@@ -289,6 +289,22 @@ def row_shifted_lossless(work: Path) -> Path | None:
     return None
 
 
+def zeroed_jpeg2000(work: Path, name: str, length: int = 256) -> Path | None:
+    """The shared JPEG 2000 file ``name`` (relabelled DX) with ``length`` bytes zeroed from its first packet
+    header on, as a zeroed disk block would leave it; None without the shared files."""
+    source = shared_data_dir() / "dicom" / name
+    if not source.is_file():
+        return None
+    ds = pydicom.dcmread(source)
+    ds.Modality = "DX"  # MR / extremity: past the modality checks, to the decoder
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    start = frame.find(b"\xff\x93") + 2
+    ds.PixelData = encapsulate([frame[:start] + bytes(length) + frame[start + length:]])
+    path = work / f"zeroed-{name}"
+    ds.save_as(path)
+    return path
+
+
 @contextlib.contextmanager
 def _quiet_pydicom():
     """pydicom logs every failed decoding plugin; the finders above expect failures."""
@@ -450,7 +466,8 @@ if __name__ == "__main__":  # python -m tests.codec_mutation damaged OUT: damage
         raise SystemExit("usage: python -m tests.codec_mutation damaged OUT_DIR")
     out = Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    written = [silently_decoded(out, "RG1_J2KR", "flip", seed=29), dc_shifted_jpeg(out), row_shifted_lossless(out)]
+    written = [silently_decoded(out, "RG1_J2KR", "flip", seed=29), dc_shifted_jpeg(out), row_shifted_lossless(out),
+               block_shifted_jpeg(out), zeroed_jpeg2000(out, "RG1_J2KI.dcm")]
     if None in written:
         raise SystemExit("error: shared DICOMs not found (set ADAQAT_SHARED_DATA)")
     for path in out.glob("orig-*.dcm"):

@@ -28,6 +28,7 @@ from tests.codec_mutation import (
     row_shifted_lossless,
     run_codec_fuzz,
     silently_decoded,
+    zeroed_jpeg2000,
 )
 from tests.shared_data import TWIN_MONO2, shared_file
 
@@ -263,13 +264,7 @@ def test_zeroed_jpeg2000_packet_headers_are_refused(tmp_path, name):
     packets and decodes the rest, so pydicom shows another (blurred) picture without an error, and the
     code-block check has no block to judge. Loaded without a word before jpeg2000_zero_run.py."""
     source = shared_file("dicom", name)
-    ds = pydicom.dcmread(source)
-    ds.Modality = "DX"  # MR / extremity: past the modality checks, to the decoder
-    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
-    start = frame.find(b"\xff\x93") + 2
-    ds.PixelData = encapsulate([frame[:start] + bytes(256) + frame[start + 256:]])
-    path = tmp_path / f"zeroed-{name}"
-    ds.save_as(path)
+    path = zeroed_jpeg2000(tmp_path, name)
     decoded = pydicom.dcmread(path).pixel_array  # every decoder accepts it ...
     assert not np.array_equal(decoded, pydicom.dcmread(source).pixel_array)  # ... as another picture
     with pytest.raises(StudyReadError) as info:
