@@ -90,28 +90,33 @@ def _one_sided_staircase(horizontal: np.ndarray, noise: float) -> tuple[float, f
     columns = horizontal.shape[1]
     floor = max(_MIN_WIDE_STEP_NOISE * noise, 3.0)
     corners = [*range(1, _MIN_RUN_BLOCKS), *range(columns - _MIN_RUN_BLOCKS + 1, columns)]
-    best, best_fit = None, 0.0
-    for i in range(1, horizontal.shape[0] - 2):
-        for column in corners:
-            upper, lower = horizontal[i, column:], horizontal[i + 1, :column]
-            long_half, short_half = (upper, lower) if len(upper) >= len(lower) else (lower, upper)
-            step = float(np.median(long_half))
-            if abs(step) < floor:
-                continue
-            tolerance = max(2.0 * noise, _STEP_TOLERANCE * abs(step))
-            if np.mean(np.abs(long_half - step) <= tolerance) < _MIN_UNIFORM:
-                continue
-            short_step = float(np.median(short_half))
-            rest_above, rest_below = horizontal[i, :column], horizontal[i + 1, column:]
-            if (np.sign(short_step) != np.sign(step) or not 0.5 * abs(step) <= abs(short_step) <= 2 * abs(step)
-                    or max(abs(float(np.median(rest_above))), abs(float(np.median(rest_below)))) >= 0.5 * abs(step)):
-                continue
-            # the corner that fits best: both boundaries step where the staircase says, and only there
-            fit = (np.sum(np.abs(upper - step) <= tolerance) + np.sum(np.abs(lower - step) <= tolerance)
-                   + np.sum(np.abs(rest_above) <= tolerance) + np.sum(np.abs(rest_below) <= tolerance))
-            if fit > best_fit:
-                best, best_fit = (step, min(abs(step), abs(short_step)), i + 1, column), fit
-    return best
+    above, below = horizontal[1:-2], horizontal[2:-1]  # boundary pairs (i, i + 1) for i = 1 .. rows - 3
+    fits = np.zeros((len(above), len(corners)))
+    steps = np.zeros_like(fits)
+    shorts = np.zeros_like(fits)
+    for k, column in enumerate(corners):  # every row at once for each corner column
+        upper, lower = above[:, column:], below[:, :column]
+        long_half, short_half = (upper, lower) if upper.shape[1] >= lower.shape[1] else (lower, upper)
+        step = np.median(long_half, axis=1)
+        tolerance = np.maximum(2.0 * noise, _STEP_TOLERANCE * np.abs(step))[:, None]
+        short_step = np.median(short_half, axis=1)
+        rest_above, rest_below = above[:, :column], below[:, column:]
+        rest = np.maximum(np.abs(np.median(rest_above, axis=1)), np.abs(np.median(rest_below, axis=1)))
+        valid = ((np.abs(step) >= floor)
+                 & (np.mean(np.abs(long_half - step[:, None]) <= tolerance, axis=1) >= _MIN_UNIFORM)
+                 & (np.sign(short_step) == np.sign(step))
+                 & (np.abs(short_step) >= 0.5 * np.abs(step)) & (np.abs(short_step) <= 2 * np.abs(step))
+                 & (rest < 0.5 * np.abs(step)))
+        # the corner that fits best: both boundaries step where the staircase says, and only there
+        fit = (np.sum(np.abs(upper - step[:, None]) <= tolerance, axis=1)
+               + np.sum(np.abs(lower - step[:, None]) <= tolerance, axis=1)
+               + np.sum(np.abs(rest_above) <= tolerance, axis=1) + np.sum(np.abs(rest_below) <= tolerance, axis=1))
+        fits[:, k] = np.where(valid, fit, 0)
+        steps[:, k], shorts[:, k] = step, short_step
+    if fits.size == 0 or fits.max() <= 0:
+        return None
+    i, k = np.unravel_index(np.argmax(fits), fits.shape)  # the first best, in row order
+    return float(steps[i, k]), float(min(abs(steps[i, k]), abs(shorts[i, k]))), int(i) + 2, corners[k]
 
 
 def _boundary_steps(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
