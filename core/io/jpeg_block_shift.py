@@ -58,7 +58,7 @@ def check_jpeg_block_shift(pixels: np.ndarray) -> str | None:
     if best_votes < _MIN_VOTES:
         return None
     return (f"the picture below row {best_row} continues {abs(best_shift)} pixels to the side of the picture "
-            f"above it, along {best_votes} stretches of 64 pixels, on the 8x8 block grid (damaged JPEG data: "
+            f"above it, along {best_votes} stretches of {_WINDOW} pixels, on the 8x8 block grid (damaged JPEG data: "
             f"blocks lost or gained, so everything after them is drawn out of place)")
 
 
