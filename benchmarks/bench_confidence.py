@@ -50,6 +50,9 @@ SETS = (
     ("clinic-sample all 50", "clinic-sample", ("train", "val"), "report"),
     ("shenzhen val", "shenzhen", ("val",), "report"),
     ("peds-lungs test", "peds-lungs", ("test",), "report"),
+    # the clinic's loop: the same images under the model shenzhen's own fine-tune made (its reader's rule learnt);
+    # collected with --model <that model's folder> (bench_clinic_finetune.py --shenzhen-train 50 makes one)
+    ("shenzhen val after its fine-tune", "shenzhen", ("val",), "finetuned"),
 )
 LOW_DICE = 0.90
 MAX_FLAGGED_SHARE_VAL = 0.15  # the low-confidence cut flags at most this share of the val masks
@@ -278,7 +281,7 @@ def choose_flag_thresholds(rows: list[dict], model: ConfidenceModel, usual_fract
     return flags
 
 
-def report(names: list[str], json_out: Path | None, plot: Path | None) -> dict:
+def report(names: list[str], json_out: Path | None, plot: Path | None, after_finetune: list[str] = ()) -> dict:
     from core.segment.confidence import load_confidence_model
 
     model = load_confidence_model(MODEL_FILE)
@@ -289,36 +292,27 @@ def report(names: list[str], json_out: Path | None, plot: Path | None) -> dict:
         if not _cache_path(name).is_file():
             print(f"{name}: no features collected yet; left out")
             continue
-        data = _load(name)
-        rows = data["rows"]
-        dices = np.array([r["dice"] for r in rows])
-        quality = [assess(model.score(r["features"]), r["features"], model.flags) for r in rows]
-        conf = np.array([q.confidence for q in quality])
-        flagged = np.array([bool(q.flags) for q in quality])
-        extra = np.array([_extra_seconds(r, model.variants) for r in rows])
-        mask_s = np.array([r["mask_seconds"] for r in rows])
-        by_flag: dict[str, int] = {}
-        for q in quality:
-            for flag in q.flags:
-                by_flag[flag.code] = by_flag.get(flag.code, 0) + 1
-        table.append(_row(name, len(rows), bool(data.get("complete", True)), dices, conf, flagged,
-                          [r["features"]["iou_prediction"] for r in rows], extra / mask_s, by_flag))
-        table[-1].update(median_extra_ms=float(np.median(extra) * 1000), median_mask_ms=float(np.median(mask_s) * 1000))
-        points.append((name, dices, conf, flagged))
-        shares.append(extra / mask_s)
+        row, point, share = _set_row(name, model)
+        table.append(row)
+        points.append(point)
+        shares.append(share)
     if len(points) > 1:  # the external sets together (rank correlation over the pooled masks)
         pooled = [np.concatenate([p[i] for p in points]) for i in (1, 2, 3)]
         ious = [r["features"]["iou_prediction"] for name in names for r in _load(name)["rows"]]
         table.append(_row("all three pooled", len(pooled[0]), all(r["complete"] for r in table), *pooled, ious,
                           np.concatenate(shares), {}))
+    for name in after_finetune:  # another mask model: its own row, not pooled with the default's
+        if _cache_path(name).is_file():
+            table.append(_set_row(name, model)[0])
+            table[-1]["mask_model"] = _load(name)["model"]
     print(f"confidence model fitted on: {', '.join(model.fitted_on)}; mask model: {_load(names[0])['model']}; "
           f"terms: {', '.join(model.terms)}; variants: {', '.join(model.variants) or 'none'}")
-    print(f"{'set':<24}{'n':>5}{'med Dice':>9}{'rho conf':>9}{'rho IoU':>8}{'Dice<.90':>9}{'flagged':>9}"
+    print(f"{'set':<34}{'n':>5}{'med Dice':>9}{'rho conf':>9}{'rho IoU':>8}{'Dice<.90':>9}{'flagged':>9}"
           f"{'% flagged':>10}{'best@20%':>9}{'+time':>7}")
     for row in table:
         caught = f"{row['low_dice_flagged']}/{row['low_dice_masks']}"
         best = "-" if row["best_catch_at_20pct"] is None else f"{row['best_catch_at_20pct'] * 100:.0f}%"
-        print(f"{row['set'] + ('' if row['complete'] else ' (part)'):<24}{row['images']:>5}{row['median_dice']:>9.3f}"
+        print(f"{row['set'] + ('' if row['complete'] else ' (part)'):<34}{row['images']:>5}{row['median_dice']:>9.3f}"
               f"{row['spearman_confidence_dice']:>9.2f}{row['spearman_iou_prediction_dice']:>8.2f}"
               f"{row['low_dice_masks']:>9}{caught:>9}{row['flagged_share'] * 100:>9.1f}%{best:>9}"
               f"{row['median_extra_share'] * 100:>6.1f}%")
@@ -331,6 +325,26 @@ def report(names: list[str], json_out: Path | None, plot: Path | None) -> dict:
         _scatter(points, plot)
         _examples(names, model, plot.with_name(plot.stem + "_lowest.png"))
     return out
+
+
+def _set_row(name: str, model: ConfidenceModel) -> tuple[dict, tuple, np.ndarray]:
+    """One set's table row, its (name, Dice, confidence, flagged) points and the confidence's time share."""
+    data = _load(name)
+    rows = data["rows"]
+    dices = np.array([r["dice"] for r in rows])
+    quality = [assess(model.score(r["features"]), r["features"], model.flags) for r in rows]
+    conf = np.array([q.confidence for q in quality])
+    flagged = np.array([bool(q.flags) for q in quality])
+    extra = np.array([_extra_seconds(r, model.variants) for r in rows])
+    mask_s = np.array([r["mask_seconds"] for r in rows])
+    by_flag: dict[str, int] = {}
+    for q in quality:
+        for flag in q.flags:
+            by_flag[flag.code] = by_flag.get(flag.code, 0) + 1
+    row = _row(name, len(rows), bool(data.get("complete", True)), dices, conf, flagged,
+               [r["features"]["iou_prediction"] for r in rows], extra / mask_s, by_flag)
+    row.update(median_extra_ms=float(np.median(extra) * 1000), median_mask_ms=float(np.median(mask_s) * 1000))
+    return row, (name, dices, conf, flagged), extra / mask_s
 
 
 def _row(name, n, complete, dices, conf, flagged, ious, extra_share, by_flag) -> dict:
@@ -429,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fit_sets = [s[0] for s in SETS if s[3] == "fit"]
     report_sets = [s[0] for s in SETS if s[3] == "report"]
+    finetuned_sets = [s[0] for s in SETS if s[3] == "finetuned"]
     if args.command == "collect":
         names = {"fit": fit_sets, "report": report_sets}.get(args.sets) or args.sets.split(",")
         variants = tuple(VARIANT_INSETS) if args.variants == "all" else tuple(v for v in args.variants.split(",") if v)
@@ -440,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(json.dumps(model, indent=1) + "\n")
         print(json.dumps({k: model[k] for k in ("terms", "weights", "bias", "residual_scale", "flags")}, indent=1))
     else:
-        report(report_sets, args.json_out, args.plot)
+        report(report_sets, args.json_out, args.plot, finetuned_sets)
     return 0
 
 

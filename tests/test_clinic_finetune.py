@@ -119,6 +119,9 @@ def test_run_ends_with_the_comparison_and_activates_only_a_better_model(continue
     old, new = comparison["active_model"]["dice_mean"], comparison["new_model"]["dice_mean"]
     assert 0.5 < old < 1 and 0.5 < new < 1 and comparison["better"] == (new > old + 0.001)
     assert "held-out comparison on 2 images of clinic-sample/manifest.csv" in result.stderr
+    # two held-out masks are too few to recalibrate the confidence: the shared calibration is kept, and said
+    assert "confidence: the shared calibration kept (fewer than 5 scored held-out images)" in result.stderr
+    assert "confidence_calibration" not in card
     assert f"{new:.4f}" in result.stderr and "wilcoxon" in result.stderr.lower()
     # images are named by file, and the record says which data the verdict is about
     assert all(row["image"].endswith(".jpg") for row in comparison["per_image"])

@@ -48,6 +48,9 @@ def test_the_shipped_card_round_trips_and_exposes_typed_fields():
     ("parent", {"name": "x", "version": "1", "weights_sha256": 3}, "(parent): 'weights_sha256' must be"),
     ("int8", None, "'int8' must be an object"),
     ("format", "adaqat-model/2", "not an adaqat-model/1 model card"),
+    ("confidence_calibration", {"bias_shift": "low"}, "confidence_calibration.bias_shift must be a finite number"),
+    ("confidence_calibration", {"images": 8}, "confidence_calibration.bias_shift must be a finite number"),
+    ("confidence_calibration", 0.5, "'confidence_calibration' must be an object"),
 ])
 def test_a_card_of_the_wrong_types_is_refused_in_one_line(shipped_copy, key, value, message, capsys):
     card_path = shipped_copy / CARD_FILE

@@ -18,6 +18,7 @@ from ..io import StudyReadError, load_study
 from ..io.mask_file import read_mask_file
 from ..io.model_input import model_gray
 from ..models.loading import LoadedModel
+from ..segment.confidence import load_confidence_model, measure
 from ..segment.predictor import Predictor
 from ..io.mask_labels import mask_labels
 from ..io.manifest import Sample
@@ -84,8 +85,12 @@ def manifest_images(samples: list[Sample], problems: list[str]):
 
 def evaluate_images(loaded: LoadedModel, images, prompt: str = "auto", device: str = "cpu",
                     on_image: Callable[[int, int], None] | None = None, total: int = 0,
-                    problems: list[str] | None = None) -> Evaluation:
-    """Score ``loaded`` on ``HeldOutImage`` items at full resolution, as the product runs it."""
+                    problems: list[str] | None = None, confidence: bool = False) -> Evaluation:
+    """Score ``loaded`` on ``HeldOutImage`` items at full resolution, as the product runs it.
+
+    ``confidence`` adds each automatic mask's confidence features (``confidence_features``), from which a
+    fine-tune calibrates the confidence to its new model (``core.segment.confidence_calibration``).
+    """
     if prompt not in PROMPTS:
         raise ValueError(f"unknown prompt mode '{prompt}' (use {' or '.join(PROMPTS)})")
     predictor = Predictor(loaded, device=device)
@@ -97,6 +102,10 @@ def evaluate_images(loaded: LoadedModel, images, prompt: str = "auto", device: s
         metrics = image_metrics(result.mask, item.truth, spacing_mm=item.spacing_mm)
         rows.append({"id": item.id, "image": getattr(item, "name", "") or item.id,
                      "review": getattr(item, "review", "reference"), **metrics.as_dict()})
+        if confidence and box is None:
+            rows[-1]["confidence_features"] = measure(predictor, result.iou_prediction,
+                                                      predictor.last_low_res_probability(), result.mask,
+                                                      load_confidence_model().variants)
         if on_image:
             on_image(index + 1, total)
     return Evaluation(loaded.info.label, prompt, rows, problems if problems is not None else [])

@@ -93,6 +93,7 @@ class ModelCard:
     training: dict = field(default_factory=dict)
     training_data: tuple[TrainingSource, ...] = ()
     clinic_comparison: dict | None = None
+    confidence_calibration: dict | None = None  # core.segment.confidence_calibration: this model's own offset
     extra: dict = field(default_factory=dict)
 
     # ---------------------------------------------------------------- derived, for lists and the GUI
@@ -124,6 +125,11 @@ class ModelCard:
             if value is not None:
                 return value
         return _number_or_none(self.metrics.get("val_dice_auto_model_resolution"))
+
+    @property
+    def confidence_shift(self) -> float:
+        """Offset of this model's predicted log error (0 = the shipped confidence model as fitted)."""
+        return float((self.confidence_calibration or {}).get("bias_shift", 0.0))
 
     def replace(self, **changes) -> "ModelCard":
         return dataclasses.replace(self, **changes)
@@ -180,6 +186,7 @@ class ModelCard:
             training=check.mapping("training"),
             training_data=check.training_data(),
             clinic_comparison=check.mapping("clinic_comparison", default=None),
+            confidence_calibration=check.confidence_calibration(),
             extra={k: v for k, v in data.items() if k not in known},
         )
         if card.precision == "int8" and card.int8 is None:
@@ -265,6 +272,13 @@ class _Checker:
         if not isinstance(value, dict):
             raise self.fail(key, "an object")
         return value
+
+    def confidence_calibration(self) -> dict | None:
+        calibration = self.mapping("confidence_calibration", default=None)
+        if calibration is not None and _number_or_none(calibration.get("bias_shift")) is None:
+            raise ModelCardError(f"{self.source}: confidence_calibration.bias_shift must be a finite number "
+                                 f"(found {_type_name(calibration.get('bias_shift'))}); retrain or re-export the model")
+        return calibration
 
     def metrics(self) -> dict:
         metrics = self.mapping("metrics")

@@ -35,6 +35,7 @@ class LoadedModel:
     info: ModelInfo
     image_size: int
     runtime: str = "torch"  # "torch" or "onnxruntime" (the INT8 model's ONNX Runtime form)
+    confidence_shift: float = 0.0  # the card's confidence calibration (core.segment.confidence_calibration)
 
 
 def bundled_model_dirs() -> dict[str, Path]:
@@ -90,7 +91,7 @@ def load_model_dir(model_dir: Path, runtime: str = "auto", device: str = "cpu") 
     chosen = choose_runtime(runtime, card, device)
     module = RUNTIMES[chosen].load(model_dir, card, weights, device, inference_threads())
     image_size = int(card.backbone_config.get("image_size", module.image_size))
-    return LoadedModel(module, info, image_size, chosen)
+    return LoadedModel(module, info, image_size, chosen, card.confidence_shift)
 
 
 def _pretrained_lite_medsam() -> LoadedModel:

@@ -19,6 +19,7 @@ further variant, but it needs a second encoder run (about +100 % time), beyond t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -119,6 +120,10 @@ class ConfidenceModel:
                    float(data["bias"]), float(data["residual_scale"]), float(data["dice_threshold"]),
                    tuple(data.get("variants", ())), dict(data.get("flags", {})), tuple(data.get("fitted_on", ())))
 
+    def shifted(self, bias_shift: float) -> ConfidenceModel:
+        """The same model for a mask model whose errors run ``exp(bias_shift)`` times the fitted ones."""
+        return self if not bias_shift else dataclasses.replace(self, bias=self.bias + float(bias_shift))
+
     def predicted_log_error(self, features: dict[str, float]) -> float:
         value = self.bias
         for term, mean, scale, weight in zip(self.terms, self.mean, self.scale, self.weights):
@@ -137,10 +142,13 @@ def load_confidence_model(path: Path = MODEL_FILE) -> ConfidenceModel:
 
 
 def assess_automatic(predictor, result, low_probability: np.ndarray, model: ConfidenceModel | None = None):
-    """Confidence and quality flags of an automatic ``SegmentationResult`` (returns ``MaskQuality``)."""
+    """Confidence and quality flags of an automatic ``SegmentationResult`` (returns ``MaskQuality``).
+
+    The predictor's ``confidence_shift`` (from its model card) calibrates the shared model to this mask model.
+    """
     from ..review.quality_flags import assess
 
-    model = model or load_confidence_model()
+    model = (model or load_confidence_model()).shifted(getattr(predictor, "confidence_shift", 0.0))
     features = measure(predictor, result.iou_prediction, low_probability, result.mask, model.variants)
     return assess(model.score(features), features, model.flags)
 

@@ -42,6 +42,7 @@ class Predictor:
         self.model = loaded.module
         self.info = loaded.info
         self.image_size = loaded.image_size
+        self.confidence_shift = loaded.confidence_shift  # this model's calibration of the shared confidence
         self.device = device
         if loaded.runtime == "onnxruntime":
             self._route = self.model

@@ -32,6 +32,7 @@ from ..models.artifact import update_card
 from ..models.int8 import export_int8_model_dir
 from ..models.loading import LoadedModel, load_model_dir
 from ..models.onnx_form_writer import add_onnx_form_after_training
+from ..segment.confidence_calibration import calibration as confidence_calibration, describe as describe_calibration
 from .adapters import AdapterConfig, add_adapters, adapter_parameters, base_trainable_parameters, count_parameters
 from .budget import seconds_per_step
 from .provenance import library_versions, model_version, utc_now
@@ -207,7 +208,7 @@ def qat_policy_of(parent: ParentModel) -> str:
 
 
 def timed_evaluation(run: FastRun, loaded, images: list[HeldOutImage], label: str,
-                     within_s: float | None = None) -> tuple[Evaluation, float]:
+                     within_s: float | None = None, confidence: bool = False) -> tuple[Evaluation, float]:
     """Score ``loaded``; with ``within_s``, on as many of ``images`` (in order) as fit in that time,
     at least ``MIN_SCORED``: a budgeted run never spends its budget on scoring."""
     start = time.perf_counter()
@@ -218,7 +219,7 @@ def timed_evaluation(run: FastRun, loaded, images: list[HeldOutImage], label: st
                 return
             yield image
 
-    evaluation = evaluate_images(loaded, fed(), "auto", run.config.device)
+    evaluation = evaluate_images(loaded, fed(), "auto", run.config.device, confidence=confidence)
     seconds = time.perf_counter() - start
     dice = evaluation.summaries()["dice"].mean
     scored = len(evaluation.per_image)
@@ -331,9 +332,12 @@ def continue_training(data_path, out_dir, config: TrainConfig, progress=None, ca
     parent_dir = Path(run.parent.path)
     add_onnx_form_after_training(model_dir, run.say, parent_dir if parent_dir.is_dir() else None)
     new, _ = timed_evaluation(run, load_model_dir(model_dir, runtime="torch"), run.heldout,
-                                "new model")  # the same runtime as the parent's score
+                                "new model", confidence=True)  # the same runtime as the parent's score
     comparison = comparison_record(run.parent, baseline, new, heldout_about(run, data_path))
-    update_card(model_dir, {"clinic_comparison": comparison})
+    calibrated = confidence_calibration(new.per_image)
+    run.say(describe_calibration(calibrated))
+    update_card(model_dir, {"clinic_comparison": comparison,
+                            **({"confidence_calibration": calibrated} if calibrated else {})})
     (out_dir / COMPARISON_FILE).write_text(json.dumps(comparison, indent=2), encoding="utf-8")
     for checkpoint in CHECKPOINTS:
         (out_dir / checkpoint).unlink(missing_ok=True)  # a finished run is not resumed
