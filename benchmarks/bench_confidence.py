@@ -52,7 +52,7 @@ SETS = (
     ("peds-lungs test", "peds-lungs", ("test",), "report"),
     # the clinic's loop: the same images under the model shenzhen's own fine-tune made (its reader's rule learnt);
     # collected with --model <that model's folder> (bench_clinic_finetune.py --shenzhen-train 50 makes one)
-    ("shenzhen val after its fine-tune", "shenzhen", ("val",), "finetuned"),
+    ("shenzhen val fine-tuned", "shenzhen", ("val",), "finetuned"),
 )
 LOW_DICE = 0.90
 MAX_FLAGGED_SHARE_VAL = 0.15  # the low-confidence cut flags at most this share of the val masks
@@ -137,7 +137,8 @@ def collect(names: list[str], model_name: str, variants: tuple[str, ...], limit:
                   f"(+{extra * 1000:.0f} ms of {mask_seconds * 1000:.0f})", flush=True)
             if len(rows) % 10 == 0 or len(rows) == len(samples):  # partial results survive an interrupted run
                 _cache_path(name).write_text(json.dumps({
-                    "set": name, "model": loaded.info.label, "variants": list(variants), "rows": rows,
+                    "set": name, "model": loaded.info.label, "model_path": loaded.info.path,
+                    "variants": list(variants), "rows": rows,
                     "problems": problems, "complete": len(rows) + len(problems) >= len(samples),
                     "seconds": time.perf_counter() - started}, indent=1))
 
@@ -301,18 +302,17 @@ def report(names: list[str], json_out: Path | None, plot: Path | None, after_fin
         ious = [r["features"]["iou_prediction"] for name in names for r in _load(name)["rows"]]
         table.append(_row("all three pooled", len(pooled[0]), all(r["complete"] for r in table), *pooled, ious,
                           np.concatenate(shares), {}))
-    for name in after_finetune:  # another mask model: its own row, not pooled with the default's
+    for name in after_finetune:  # another mask model: its own rows, not pooled with the default's
         if _cache_path(name).is_file():
-            table.append(_set_row(name, model)[0])
-            table[-1]["mask_model"] = _load(name)["model"]
+            table += _finetuned_rows(name, model)
     print(f"confidence model fitted on: {', '.join(model.fitted_on)}; mask model: {_load(names[0])['model']}; "
           f"terms: {', '.join(model.terms)}; variants: {', '.join(model.variants) or 'none'}")
-    print(f"{'set':<34}{'n':>5}{'med Dice':>9}{'rho conf':>9}{'rho IoU':>8}{'Dice<.90':>9}{'flagged':>9}"
+    print(f"{'set':<44}{'n':>5}{'med Dice':>9}{'rho conf':>9}{'rho IoU':>8}{'Dice<.90':>9}{'flagged':>9}"
           f"{'% flagged':>10}{'best@20%':>9}{'+time':>7}")
     for row in table:
         caught = f"{row['low_dice_flagged']}/{row['low_dice_masks']}"
         best = "-" if row["best_catch_at_20pct"] is None else f"{row['best_catch_at_20pct'] * 100:.0f}%"
-        print(f"{row['set'] + ('' if row['complete'] else ' (part)'):<34}{row['images']:>5}{row['median_dice']:>9.3f}"
+        print(f"{row['set'] + ('' if row['complete'] else ' (part)'):<44}{row['images']:>5}{row['median_dice']:>9.3f}"
               f"{row['spearman_confidence_dice']:>9.2f}{row['spearman_iou_prediction_dice']:>8.2f}"
               f"{row['low_dice_masks']:>9}{caught:>9}{row['flagged_share'] * 100:>9.1f}%{best:>9}"
               f"{row['median_extra_share'] * 100:>6.1f}%")
@@ -327,12 +327,48 @@ def report(names: list[str], json_out: Path | None, plot: Path | None, after_fin
     return out
 
 
-def _set_row(name: str, model: ConfidenceModel) -> tuple[dict, tuple, np.ndarray]:
-    """One set's table row, its (name, Dice, confidence, flagged) points and the confidence's time share."""
+def _finetuned_rows(name: str, model: ConfidenceModel) -> list[dict]:
+    """A fine-tuned model's masks under the shared calibration, and under its own calibration.
+
+    The product calibrates on the run's held-out images (``confidence_calibration`` in the card); the
+    benchmark may not report on the images a calibration saw, so it cross-fits the same function: each
+    half of the set (alternate images) is scored with the shift measured on the other half.
+    """
+    from core.segment.confidence_calibration import calibration
+
     data = _load(name)
     rows = data["rows"]
+    shared = _set_row(name, model)[0]
+    shared.update(set=f"{name}, shared calibration", mask_model=data["model"])
+    halves = (rows[0::2], rows[1::2])
+    shifts = []
+    for index, half in enumerate(halves):
+        other = [{"dice": r["dice"], "confidence_features": r["features"]} for r in halves[1 - index]]
+        shifts.append((calibration(other, model) or {}).get("bias_shift", 0.0))
+    models = [model.shifted(shifts[0])] * len(halves[0]) + [model.shifted(shifts[1])] * len(halves[1])
+    own = _set_row(name, model, halves[0] + halves[1], models)[0]
+    own.update(set=f"{name}, own calibration", mask_model=data["model"],
+               calibration="cross-fitted: each half scored with the shift measured on the other half",
+               bias_shifts=[round(v, 3) for v in shifts])
+    card_dir = Path(data.get("model_path", ""))
+    if (card_dir / "model.json").is_file():
+        from core.models.card import read_model_card
+
+        own["card_calibration"] = read_model_card(card_dir).confidence_calibration
+    return [shared, own]
+
+
+def _set_row(name: str, model: ConfidenceModel, rows: list[dict] | None = None,
+             models: list[ConfidenceModel] | None = None) -> tuple[dict, tuple, np.ndarray]:
+    """One set's table row, its (name, Dice, confidence, flagged) points and the confidence's time share.
+
+    ``models``: one confidence model per row (a calibration cross-fitted over the set), else ``model`` for all.
+    """
+    data = _load(name)
+    rows = data["rows"] if rows is None else rows
+    models = models or [model] * len(rows)
     dices = np.array([r["dice"] for r in rows])
-    quality = [assess(model.score(r["features"]), r["features"], model.flags) for r in rows]
+    quality = [assess(m.score(r["features"]), r["features"], m.flags) for m, r in zip(models, rows)]
     conf = np.array([q.confidence for q in quality])
     flagged = np.array([bool(q.flags) for q in quality])
     extra = np.array([_extra_seconds(r, model.variants) for r in rows])

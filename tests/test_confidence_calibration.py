@@ -11,12 +11,14 @@ import pytest
 
 from core.evaluation.runner import evaluate_images, manifest_images
 from core.io.manifest import read_manifest
+from core.models.about import card_facts
 from core.models.artifact import update_card
 from core.models.card import read_model_card
 from core.models.loading import load_model
 from core.paths import bundled_models_dir
-from core.segment.confidence import load_confidence_model
-from core.segment.confidence_calibration import MAX_SHIFT, MIN_IMAGES, calibration, describe
+from core.segment.confidence import VARIANT_INSETS, load_confidence_model
+from core.segment.confidence_calibration import (
+    MAX_SHIFT, MIN_IMAGES, PRIOR_IMAGES, calibration, describe, mean_confidence)
 from core.segment.predictor import Predictor
 from tests.shared_data import shared_file
 
@@ -42,13 +44,20 @@ def test_scored_rows_carry_the_features_the_confidence_model_reads(scored_rows, 
     assert plain.per_image == []
 
 
-def test_the_shift_centres_the_model_on_its_own_held_out_masks(scored_rows):
+def test_the_shift_makes_the_mean_confidence_match_the_share_that_reached_the_threshold(scored_rows):
     record = calibration(scored_rows)
-    assert record["images"] == 6 and abs(record["bias_shift"]) <= MAX_SHIFT
-    shifted = load_confidence_model().shifted(record["bias_shift"])
-    residuals = [math.log(max(1e-3, 1 - row["dice"])) - shifted.predicted_log_error(row["confidence_features"])
-                 for row in scored_rows]
-    assert abs(float(np.median(residuals))) < 1e-3  # after the shift, as many masks beat the prediction as miss it
+    assert record["images"] == 6 and abs(record["bias_shift"]) < MAX_SHIFT
+    model = load_confidence_model()
+    features = [row["confidence_features"] for row in scored_rows]
+    reached = sum(row["dice"] >= 0.90 for row in scored_rows)
+    assert record["reached_threshold"] == reached
+    target = (reached + PRIOR_IMAGES * mean_confidence(model, features)) / (6 + PRIOR_IMAGES)
+    assert abs(mean_confidence(model.shifted(record["bias_shift"]), features) - target) < 1e-3
+    # the confidence is a probability: masks that all reach 0.90 raise it, masks that all miss lower it
+    good = calibration([dict(row, dice=0.97) for row in scored_rows])["bias_shift"]
+    bad = calibration([dict(row, dice=0.70) for row in scored_rows])["bias_shift"]
+    assert bad > good
+    assert mean_confidence(model.shifted(bad), features) < mean_confidence(model, features)
     assert "held-out image(s)" in describe(record) and f"{math.exp(record['bias_shift']):.2f} x" in describe(record)
 
 
@@ -62,16 +71,24 @@ def test_too_few_masks_keep_the_shared_calibration_and_accepted_masks_do_not_cou
     assert only_accepted["images"] == 6  # nothing else to judge by: the accepted masks are used
 
 
-def test_a_far_off_set_is_clipped(scored_rows):
-    ruined = [dict(row, dice=0.0) for row in scored_rows]  # masks all wrong: a bad set, not a bad calibration
-    assert calibration(ruined)["bias_shift"] == MAX_SHIFT
+def test_a_target_out_of_reach_is_clipped(scored_rows):
+    # maps that look hopeless (all border uncertain, the prompt variant disagreeing) under masks that were
+    # all right: no shift within +-MAX_SHIFT reaches the target, and the shift stops at the limit
+    hopeless = {"uncertain_fraction": 1.0, "iou_prediction": 0.1, **{f"agree_{v}": 0.0 for v in VARIANT_INSETS}}
+    rows = [{"dice": 0.99, "confidence_features": hopeless}] * 200
+    assert calibration(rows)["bias_shift"] == -MAX_SHIFT
 
 
 def test_the_card_carries_the_shift_to_every_predictor_of_that_model(tmp_path, loaded_model):
     target = tmp_path / "calibrated"
     shutil.copytree(bundled_models_dir() / "default", target)
     update_card(target, {"confidence_calibration": {"bias_shift": 1.5, "images": 9}})
-    assert read_model_card(target).confidence_shift == 1.5
+    card = read_model_card(target)
+    assert card.confidence_shift == 1.5
+    facts = dict(card_facts(card))  # Help > About names how the model's confidence was calibrated
+    assert facts["Mask confidence"] == ("recalibrated for this model on its run's 9 held-out images with a reader's "
+                                        "mask (its errors ran 4.48 x what the shared fit predicts)")
+    assert "the shared fit" in dict(card_facts(read_model_card(bundled_models_dir() / "default")))["Mask confidence"]
     calibrated = load_model(str(target))
     assert calibrated.confidence_shift == 1.5 and loaded_model.confidence_shift == 0.0
 

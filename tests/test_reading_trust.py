@@ -48,6 +48,7 @@ def test_help_about_states_intended_use_the_model_and_its_training_data(qtbot, m
     info = window.segmentation.model_info
     assert f"{info.name} {info.version}" in text and "INT8" in text
     assert "Training data" in text and "training images" in text  # from the model's own card
+    assert "Mask confidence" in text and "the shared fit" in text  # the shipped model: no calibration of its own
     assert "no internet connection" in text and "ORT_DISABLE_TELEMETRY" in text
 
 

@@ -10,6 +10,7 @@ record something is said not to, rather than guessed.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .card import ModelCard, read_model_card
@@ -47,7 +48,19 @@ def card_facts(card: ModelCard) -> list[tuple[str, str]]:
     dice = card.validation_dice
     if dice is not None:
         rows.append(("Validation Dice", f"{dice:.3f} (on the training run's held-out validation images)"))
+    rows.append(("Mask confidence", confidence_text(card)))
     return rows
+
+
+def confidence_text(card: ModelCard) -> str:
+    """How this model's confidence numbers were calibrated: the shared fit, or its own held-out masks."""
+    calibration = card.confidence_calibration
+    if calibration is None:
+        return "calibrated on the shipped model's masks of held-out validation images (the shared fit)"
+    images = calibration.get("images")
+    counted = f"{images} " if isinstance(images, int) and not isinstance(images, bool) else ""
+    return (f"recalibrated for this model on its run's {counted}held-out images with a reader's mask "
+            f"(its errors ran {math.exp(card.confidence_shift):.2f} x what the shared fit predicts)")
 
 
 def training_data_text(card: ModelCard) -> str:

@@ -239,6 +239,7 @@ class ModelRecord:
             "created": card.created or None,
             "training_images": card.training_images,
             "training_data": [source.to_json() for source in card.training_data],
+            "confidence_calibration": card.confidence_calibration,
             "metrics": self.metrics,
             "path": str(self.path),
             "bundled": self.bundled,
