@@ -302,9 +302,11 @@ def report(names: list[str], json_out: Path | None, plot: Path | None, after_fin
         ious = [r["features"]["iou_prediction"] for name in names for r in _load(name)["rows"]]
         table.append(_row("all three pooled", len(pooled[0]), all(r["complete"] for r in table), *pooled, ious,
                           np.concatenate(shares), {}))
-    for name in after_finetune:  # another mask model: its own rows, not pooled with the default's
+    for name in after_finetune:  # another mask model: its own rows and panel, not pooled with the default's
         if _cache_path(name).is_file():
-            table += _finetuned_rows(name, model)
+            rows, point = _finetuned_rows(name, model)
+            table += rows
+            points.append(point)
     print(f"confidence model fitted on: {', '.join(model.fitted_on)}; mask model: {_load(names[0])['model']}; "
           f"terms: {', '.join(model.terms)}; variants: {', '.join(model.variants) or 'none'}")
     print(f"{'set':<44}{'n':>5}{'med Dice':>9}{'rho conf':>9}{'rho IoU':>8}{'Dice<.90':>9}{'flagged':>9}"
@@ -327,7 +329,7 @@ def report(names: list[str], json_out: Path | None, plot: Path | None, after_fin
     return out
 
 
-def _finetuned_rows(name: str, model: ConfidenceModel) -> list[dict]:
+def _finetuned_rows(name: str, model: ConfidenceModel) -> tuple[list[dict], tuple]:
     """A fine-tuned model's masks under the shared calibration, and under its own calibration.
 
     The product calibrates on the run's held-out images (``confidence_calibration`` in the card); the
@@ -346,7 +348,7 @@ def _finetuned_rows(name: str, model: ConfidenceModel) -> list[dict]:
         other = [{"dice": r["dice"], "confidence_features": r["features"]} for r in halves[1 - index]]
         shifts.append((calibration(other, model) or {}).get("bias_shift", 0.0))
     models = [model.shifted(shifts[0])] * len(halves[0]) + [model.shifted(shifts[1])] * len(halves[1])
-    own = _set_row(name, model, halves[0] + halves[1], models)[0]
+    own, point, _ = _set_row(name, model, halves[0] + halves[1], models)
     own.update(set=f"{name}, own calibration", mask_model=data["model"],
                calibration="cross-fitted: each half scored with the shift measured on the other half",
                bias_shifts=[round(v, 3) for v in shifts])
@@ -355,7 +357,7 @@ def _finetuned_rows(name: str, model: ConfidenceModel) -> list[dict]:
         from core.models.card import read_model_card
 
         own["card_calibration"] = read_model_card(card_dir).confidence_calibration
-    return [shared, own]
+    return [shared, own], (f"{name}, own calibration\n", *point[1:])
 
 
 def _set_row(name: str, model: ConfidenceModel, rows: list[dict] | None = None,

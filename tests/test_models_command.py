@@ -37,6 +37,7 @@ def test_fresh_install_lists_the_shipped_model_as_active(home, capsys):
     shipped = records[0]
     assert shipped["precision"] == "int8" and shipped["size_bytes"] > 1_000_000
     assert shipped["trainable_params"] and shipped["total_params"] > shipped["trainable_params"]
+    assert shipped["confidence_calibration"] is None  # the shipped model is the one the confidence was fitted on
 
 
 def test_activate_installs_a_folder_and_every_default_follows_it(home, tmp_path, capsys, viewer_settings):
