@@ -18,7 +18,7 @@ from ..io import StudyReadError, load_study
 from ..io.mask_file import read_mask_file
 from ..io.model_input import model_gray
 from ..models.loading import LoadedModel
-from ..segment.confidence import load_confidence_model, measure
+from ..segment.confidence import automatic_mask_features
 from ..segment.predictor import Predictor
 from ..io.mask_labels import mask_labels
 from ..io.manifest import Sample
@@ -103,9 +103,8 @@ def evaluate_images(loaded: LoadedModel, images, prompt: str = "auto", device: s
         rows.append({"id": item.id, "image": getattr(item, "name", "") or item.id,
                      "review": getattr(item, "review", "reference"), **metrics.as_dict()})
         if confidence and box is None:
-            rows[-1]["confidence_features"] = measure(predictor, result.iou_prediction,
-                                                      predictor.last_low_res_probability(), result.mask,
-                                                      load_confidence_model().variants)
+            rows[-1]["confidence_features"] = automatic_mask_features(predictor, result,
+                                                                      predictor.last_low_res_probability())
         if on_image:
             on_image(index + 1, total)
     return Evaluation(loaded.info.label, prompt, rows, problems if problems is not None else [])

@@ -149,8 +149,16 @@ def assess_automatic(predictor, result, low_probability: np.ndarray, model: Conf
     from ..review.quality_flags import assess
 
     model = (model or load_confidence_model()).shifted(getattr(predictor, "confidence_shift", 0.0))
-    features = measure(predictor, result.iou_prediction, low_probability, result.mask, model.variants)
+    features = automatic_mask_features(predictor, result, low_probability, model)
     return assess(model.score(features), features, model.flags)
 
 
-__all__ = ["ConfidenceModel", "LungShape", "assess_automatic", "load_confidence_model", "measure", "transform"]
+def automatic_mask_features(predictor, result, low_probability: np.ndarray,
+                            model: ConfidenceModel | None = None) -> dict[str, float]:
+    """The features ``model`` reads (its prompt variants run) for an automatic ``SegmentationResult``."""
+    model = model or load_confidence_model()
+    return measure(predictor, result.iou_prediction, low_probability, result.mask, model.variants)
+
+
+__all__ = ["ConfidenceModel", "LungShape", "assess_automatic", "automatic_mask_features", "load_confidence_model",
+           "measure", "transform"]
